@@ -1,0 +1,131 @@
+#include "communication/message_decoder.h"
+
+#include "communication/request_parser.h"
+#include "utilities/json_fields.h"
+
+namespace workers {
+namespace {
+
+std::string read_request_id(const nlohmann::json& value) {
+  auto it = value.find("request_id");
+  if (it == value.end() || it->is_null()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer() || it->is_number_unsigned()) return it->dump();
+  throw_invalid("request_id", "must be a string or an integer");
+}
+
+std::string known_types() {
+  std::string list;
+  for (auto t : {MessageType::kInference, MessageType::kModelLoad, MessageType::kModelUnload,
+                 MessageType::kStatus, MessageType::kCancel, MessageType::kShutdown}) {
+    list += (list.empty() ? "" : ", ") + std::string(to_string(t));
+  }
+  return list;
+}
+
+}  // namespace
+
+MessageDecoder::MessageDecoder(std::vector<std::shared_ptr<const compat::RequestTranslator>> translators,
+                               RequestLimits limits)
+    : translators_(std::move(translators)), limits_(limits) {}
+
+DecodeResult MessageDecoder::decode_line(std::string_view line) const {
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(line.begin(), line.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    DecodeResult result;
+    result.error = Error(ErrorCode::kInvalidRequest, std::string("line is not valid JSON: ") + e.what());
+    return result;
+  }
+  return decode(value);
+}
+
+DecodeResult MessageDecoder::decode(const nlohmann::json& value) const {
+  DecodeResult result;
+  std::map<std::string, std::string> origin;
+  try {
+    if (!value.is_object()) {
+      throw Error(ErrorCode::kInvalidRequest, "a message must be a JSON object, got " + json_type_name(value));
+    }
+    result.request_id = read_request_id(value);
+    nlohmann::json canonical = value;
+    std::string format = "canonical";
+    if (!value.contains("message_type")) {
+      for (const auto& t : translators_) {
+        if (!t->recognizes(value)) continue;
+        auto translated = t->translate(value);
+        canonical = std::move(translated.message);
+        origin = std::move(translated.field_origin);
+        result.warnings = std::move(translated.warnings);
+        format = std::string(t->format());
+        break;
+      }
+    }
+    if (result.request_id.empty()) result.request_id = "auto-" + std::to_string(next_id_++);
+    canonical["request_id"] = result.request_id;
+    Message message = build(canonical, result.warnings);
+    message.format = format;
+    message.warnings = result.warnings;
+    result.message = std::move(message);
+  } catch (const Error& e) {
+    auto it = origin.find(e.field());
+    if (it != origin.end()) {
+      std::string text = e.what();
+      if (text.rfind(e.field() + ":", 0) == 0) text = it->second + text.substr(e.field().size());
+      result.error = Error(e.code(), text, it->second);
+    } else {
+      result.error = e;
+    }
+  }
+  return result;
+}
+
+Message MessageDecoder::build(const nlohmann::json& canonical, std::vector<std::string>& warnings) const {
+  FieldReader r(canonical, "");
+  auto type_name = r.string("message_type");
+  if (!type_name) {
+    r.fail("message_type", "is missing; expected one of " + known_types() +
+                               " (or a legacy format: flat seed, envelope, EnhancedSDXLRequest)");
+  }
+  auto type = message_type_from(*type_name);
+  if (!type) r.fail("message_type", "unknown type \"" + *type_name + "\"; expected one of " + known_types());
+
+  Message m;
+  m.type = *type;
+  m.request_id = canonical["request_id"].get<std::string>();
+  switch (*type) {
+    case MessageType::kInference: {
+      GenerationRequest g = parse_generation_request(canonical, warnings);
+      g.request_id = m.request_id;
+      validate(g, limits_);
+      m.generation = std::move(g);
+      return m;
+    }
+    case MessageType::kModelLoad:
+    case MessageType::kModelUnload: {
+      r.raw("request_id");
+      m.model.model = r.string("model").value_or("");
+      if (m.model.model.empty()) r.fail("model", "is required (a model name or path)");
+      m.model.component = r.string("component").value_or("base");
+      static const char* kComponents[] = {"base", "refiner", "vae", "lora", "controlnet"};
+      bool known = false;
+      for (const char* c : kComponents) known = known || m.model.component == c;
+      if (!known) r.fail("component", "must be base, refiner, vae, lora or controlnet");
+      break;
+    }
+    case MessageType::kCancel:
+      r.raw("request_id");
+      m.cancel_target = r.string("target_request_id").value_or("");
+      if (m.cancel_target.empty()) r.fail("target_request_id", "is required (the request_id to cancel)");
+      break;
+    case MessageType::kStatus:
+    case MessageType::kShutdown:
+      r.raw("request_id");
+      break;
+  }
+  for (const auto& field : r.unread()) warnings.push_back("unknown field ignored: " + field);
+  return m;
+}
+
+}  // namespace workers

@@ -1,0 +1,149 @@
+#include "communication/request_parser.h"
+
+#include "compat/adapter_shorthand.h"
+#include "utilities/json_fields.h"
+
+namespace workers {
+namespace {
+
+std::string index_field(const std::string& list, std::size_t i) {
+  return list + "[" + std::to_string(i) + "]";
+}
+
+int to_int(FieldReader& r, const std::string& key, int fallback) {
+  auto v = r.integer(key);
+  if (!v) return fallback;
+  if (*v < -2147483647 || *v > 2147483647) r.fail(key, "is out of range");
+  return static_cast<int>(*v);
+}
+
+void parse_model(FieldReader& r, ModelSuite& suite) {
+  const auto* model = r.raw("model");
+  if (!model) return;
+  if (model->is_string()) {
+    suite.base = model->get<std::string>();
+    return;
+  }
+  if (!model->is_object()) r.fail("model", "must be a model name or an object {base, refiner, vae}");
+  FieldReader m(*model, "model");
+  suite.base = m.string("base").value_or("");
+  suite.refiner = m.string("refiner").value_or("");
+  suite.vae = m.string("vae").value_or("");
+  if (!m.unread().empty()) m.fail(m.unread().front().substr(6), "unknown model component");
+}
+
+LoraSpec parse_lora(const nlohmann::json& item, const std::string& field) {
+  LoraSpec spec;
+  if (item.is_string()) {
+    auto s = compat::parse_adapter_shorthand(item.get<std::string>(), field);
+    spec.name = s.name;
+    spec.weight = s.weight;
+    return spec;
+  }
+  FieldReader r(item, field);
+  for (const char* key : {"name", "model_id", "path"}) {
+    if (auto v = r.string(key)) spec.name = *v;
+  }
+  spec.weight = r.number("weight").value_or(1.0);
+  spec.enabled = r.boolean("enabled").value_or(true);
+  if (!r.unread().empty()) throw_invalid(r.unread().front(), "unknown LoRA field");
+  return spec;
+}
+
+ControlNetSpec parse_controlnet(const nlohmann::json& item, const std::string& field) {
+  ControlNetSpec spec;
+  if (item.is_string()) {
+    auto s = compat::parse_adapter_shorthand(item.get<std::string>(), field);
+    spec.type = s.name;
+    spec.scale = s.weight;
+    return spec;
+  }
+  FieldReader r(item, field);
+  spec.type = r.string("type").value_or("");
+  spec.model = r.string("model").value_or("");
+  spec.image = r.string("image").value_or("");
+  spec.preprocess = r.string("preprocess").value_or("");
+  spec.scale = r.number("scale").value_or(1.0);
+  spec.start = r.number("start").value_or(0.0);
+  spec.end = r.number("end").value_or(1.0);
+  if (!r.unread().empty()) throw_invalid(r.unread().front(), "unknown ControlNet field");
+  return spec;
+}
+
+template <typename Spec>
+std::vector<Spec> parse_list(FieldReader& r, const std::string& key,
+                             Spec (*parse)(const nlohmann::json&, const std::string&)) {
+  std::vector<Spec> out;
+  const auto* value = r.raw(key);
+  if (!value) return out;
+  if (value->is_string() || value->is_object()) return {parse(*value, r.field(key))};
+  if (!value->is_array()) r.fail(key, "must be a list");
+  for (std::size_t i = 0; i < value->size(); ++i) out.push_back(parse((*value)[i], index_field(key, i)));
+  return out;
+}
+
+std::optional<SizePair> parse_pair(FieldReader& r, const std::string& key) {
+  const auto* value = r.raw(key);
+  if (!value) return std::nullopt;
+  if (!value->is_array() || value->size() != 2 || !(*value)[0].is_number_integer() ||
+      !(*value)[1].is_number_integer()) {
+    r.fail(key, "must be a list of two integers");
+  }
+  return SizePair{(*value)[0].get<int>(), (*value)[1].get<int>()};
+}
+
+}  // namespace
+
+GenerationRequest parse_generation_request(const nlohmann::json& message, std::vector<std::string>& warnings) {
+  FieldReader r(message, "");
+  GenerationRequest g;
+  r.raw("request_id");
+  r.raw("message_type");
+  g.prompt = r.string("prompt").value_or("");
+  g.negative_prompt = r.string("negative_prompt").value_or("");
+  g.prompt_2 = r.string("prompt_2").value_or("");
+  g.negative_prompt_2 = r.string("negative_prompt_2").value_or("");
+  parse_model(r, g.model);
+  g.width = to_int(r, "width", g.width);
+  g.height = to_int(r, "height", g.height);
+  g.steps = to_int(r, "steps", g.steps);
+  g.guidance_scale = r.number("guidance_scale").value_or(g.guidance_scale);
+  g.guidance_rescale = r.number("guidance_rescale").value_or(g.guidance_rescale);
+  g.scheduler = r.string("scheduler").value_or("");
+  if (const auto* options = r.object("scheduler_options")) g.scheduler_options = *options;
+  if (r.has("seed")) {
+    auto seed = r.integer("seed");  // int64 range first so -1 reads as "random"
+    if (*seed == -1) {
+      g.seed.reset();
+    } else if (*seed < 0) {
+      r.fail("seed", "must be 0 or more (or -1 for a random seed), got " + std::to_string(*seed));
+    } else {
+      g.seed = static_cast<std::uint64_t>(*seed);
+    }
+  } else {
+    r.raw("seed");
+  }
+  g.batch_size = to_int(r, "batch_size", g.batch_size);
+  g.init_image = r.string("init_image").value_or("");
+  g.mask_image = r.string("mask_image").value_or("");
+  g.strength = r.number("strength");
+  g.denoising_end = r.number("denoising_end");
+  g.aesthetic_score = r.number("aesthetic_score").value_or(g.aesthetic_score);
+  g.negative_aesthetic_score = r.number("negative_aesthetic_score").value_or(g.negative_aesthetic_score);
+  g.original_size = parse_pair(r, "original_size");
+  g.target_size = parse_pair(r, "target_size");
+  if (auto crop = parse_pair(r, "crops_coords_top_left")) g.crops_coords_top_left = *crop;
+  if (auto skip = r.integer("clip_skip")) g.clip_skip = static_cast<int>(std::max<std::int64_t>(-1, std::min<std::int64_t>(*skip, 1000)));
+  g.clip_skip_style = r.string("clip_skip_style").value_or(g.clip_skip_style);
+  g.loras = parse_list<LoraSpec>(r, "loras", parse_lora);
+  g.controlnets = parse_list<ControlNetSpec>(r, "controlnets", parse_controlnet);
+  g.output_format = r.string("output_format").value_or(g.output_format);
+  if (g.output_format == "jpg") g.output_format = "jpeg";
+  g.return_base64 = r.boolean("return_base64").value_or(false);
+  g.priority = to_int(r, "priority", 0);
+  g.timeout_seconds = r.number("timeout");
+  for (const auto& field : r.unread()) warnings.push_back("unknown field ignored: " + field);
+  return g;
+}
+
+}  // namespace workers

@@ -1,0 +1,44 @@
+#include "compat/canonical_builder.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace workers::compat {
+
+CanonicalBuilder::CanonicalBuilder(std::string message_type) {
+  result_.message = nlohmann::json::object();
+  result_.message["message_type"] = std::move(message_type);
+}
+
+void CanonicalBuilder::set(const std::string& canonical, nlohmann::json value, const std::string& origin) {
+  if (!canonical.empty() && canonical[0] == '/') {
+    result_.message[nlohmann::json::json_pointer(canonical)] = std::move(value);
+    std::string dotted = canonical.substr(1);
+    std::replace(dotted.begin(), dotted.end(), '/', '.');
+    result_.field_origin[dotted] = origin;
+  } else {
+    result_.message[canonical] = std::move(value);
+    result_.field_origin[canonical] = origin;
+  }
+}
+
+bool CanonicalBuilder::has(const std::string& canonical) const {
+  return result_.message.contains(canonical);
+}
+
+const nlohmann::json* find_key(const nlohmann::json& object, const std::string& key) {
+  if (!object.is_object()) return nullptr;
+  auto exact = object.find(key);
+  if (exact != object.end()) return exact->is_null() ? nullptr : &*exact;
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  const std::string wanted = lower(key);
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (lower(it.key()) == wanted) return it->is_null() ? nullptr : &*it;
+  }
+  return nullptr;
+}
+
+}  // namespace workers::compat

@@ -1,0 +1,16 @@
+// TorchDeviceManager: DeviceManager over libtorch (CUDA count and properties, intra-op threads)
+// and the OS CPU probe. libtorch stays inside the .cpp.
+#pragma once
+
+#include "devices/device_manager.h"
+
+namespace workers {
+
+class TorchDeviceManager : public DeviceManager {
+ public:
+  DeviceInventory inventory() override;
+  DeviceSelection select(const DeviceConfig& config) override;
+  void apply(const DeviceSelection& selection) override;
+};
+
+}  // namespace workers

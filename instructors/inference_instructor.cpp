@@ -1,0 +1,43 @@
+#include "instructors/inference_instructor.h"
+
+namespace workers {
+
+InferenceInstructor::InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<JobQueue> queue,
+                                         MainInterfaceConfig config)
+    : pipeline_(std::move(pipeline)), queue_(std::move(queue)), config_(config), seeds_(std::random_device{}()) {}
+
+void InferenceInstructor::submit(GenerationRequest request, JobCallbacks callbacks) {
+  if (!pipeline_) {
+    throw Error(ErrorCode::kWorkerUnavailable,
+                "image generation is not built into this version yet (no SDXL pipeline); "
+                "the request was valid but cannot be run");
+  }
+  // diffusers seeds torch.Generator with 64-bit values; keep within 2^63 so every host language
+  // can hold the reported seed as a signed integer.
+  if (!request.seed) request.seed = seeds_() >> 1;
+
+  Job job;
+  job.id = request.request_id;
+  job.priority = request.priority;
+  job.timeout_seconds = request.timeout_seconds.value_or(config_.task_timeout);
+  job.on_progress = std::move(callbacks.on_progress);
+  job.on_failed = std::move(callbacks.on_failed);
+  const std::uint64_t seed = *request.seed;
+  job.on_done = [seed, done = std::move(callbacks.on_done)](GenerationResult result) {
+    if (!result.data.contains("seed")) result.data["seed"] = seed;
+    done(std::move(result));
+  };
+  job.work = [pipeline = pipeline_, request = std::move(request)](const JobContext& context) {
+    return pipeline->generate(request, context);
+  };
+  queue_->submit(std::move(job));
+}
+
+nlohmann::json InferenceInstructor::status() const {
+  auto j = queue_->status();
+  j["pipeline_available"] = pipeline_ != nullptr;
+  j["task_timeout"] = config_.task_timeout;
+  return j;
+}
+
+}  // namespace workers

@@ -1,0 +1,43 @@
+// InferenceInstructor: accepts validated generation requests into the JobQueue (priority,
+// timeout, cancellation) and runs them through the PipelineManager on a compute thread.
+// Without a PipelineManager it refuses with WORKER_UNAVAILABLE: no placeholder images.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <random>
+
+#include "inference/managers/job_queue.h"
+#include "inference/managers/pipeline_manager.h"
+#include "utilities/config.h"
+
+namespace workers {
+
+struct JobCallbacks {
+  std::function<void(const ProgressUpdate&)> on_progress;
+  std::function<void(GenerationResult)> on_done;
+  std::function<void(const Error&)> on_failed;
+};
+
+class InferenceInstructor {
+ public:
+  // `pipeline` may be null while no generation pipeline is built into this binary.
+  InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<JobQueue> queue,
+                      MainInterfaceConfig config);
+
+  // Queues the job (call on the io thread). A request without a seed gets a random one, reported
+  // in the response's data.seed. Throws Error (WORKER_UNAVAILABLE, QUEUE_FULL, INVALID_REQUEST).
+  void submit(GenerationRequest request, JobCallbacks callbacks);
+  JobState cancel(const std::string& request_id) { return queue_->cancel(request_id); }
+  void when_idle(std::function<void()> done) { queue_->when_idle(std::move(done)); }
+  void stop() { queue_->stop(); }
+  nlohmann::json status() const;
+
+ private:
+  std::shared_ptr<PipelineManager> pipeline_;
+  std::shared_ptr<JobQueue> queue_;
+  MainInterfaceConfig config_;
+  std::mt19937_64 seeds_;
+};
+
+}  // namespace workers

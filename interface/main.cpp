@@ -1,0 +1,57 @@
+// sdxl-workers: the executable over WorkersInterface (serve, status, config).
+#include <unistd.h>
+
+#include <iostream>
+
+#include "communication/envelope.h"
+#include "interface/cli.h"
+#include "interface/workers_interface.h"
+#include "utilities/logging.h"
+
+namespace {
+
+int fail(const workers::Error& error, bool json_on_stdout) {
+  workers::get_logger()->error("{}", error.what());
+  if (json_on_stdout) std::cout << workers::make_failure({}, error).dump() << std::endl;
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace workers;
+  CliOptions options = parse_cli(std::vector<std::string>(argv + 1, argv + argc));
+  if (!options.errors.empty()) {
+    for (const auto& e : options.errors) std::cerr << "sdxl-workers: " << e << "\n";
+    std::cerr << cli_usage();
+    return 64;
+  }
+  if (options.command == "help") {
+    std::cout << cli_usage();
+    return 0;
+  }
+  if (options.command == "version") {
+    std::cout << "sdxl-workers " << SDXL_WORKERS_VERSION << "\n";
+    return 0;
+  }
+  const bool serving = options.command == "serve";
+  try {
+    WorkersConfig config = load_config(options.config, process_environment());
+    configure_logging(config.logging);
+    if (options.command == "config") {
+      std::cout << to_json(config).dump(2) << std::endl;
+      for (const auto& w : config.warnings) get_logger()->warn("config: {}", w);
+      return 0;
+    }
+    WorkersInterface engine(config);
+    if (serving) return engine.serve(STDIN_FILENO, STDOUT_FILENO);
+    engine.initialize();
+    auto response = engine.process({{"request_id", "cli-status"}, {"message_type", "status_request"}});
+    std::cout << response.dump(2) << std::endl;
+    return response.value("success", false) ? 0 : 1;
+  } catch (const Error& e) {
+    return fail(e, serving);
+  } catch (const std::exception& e) {
+    return fail(Error(ErrorCode::kInternalError, e.what()), serving);
+  }
+}

@@ -1,0 +1,215 @@
+#include "interface/workers_interface.h"
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "communication/stdio_channel.h"
+#include "interface/composition.h"
+#include "utilities/logging.h"
+
+namespace workers {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+}  // namespace
+
+struct WorkersInterface::Impl {
+  WorkersConfig config;
+  ManagersFactory factory;
+  boost::asio::io_context io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  std::thread loop;
+  std::thread::id loop_id;
+  Instructors instructors;
+  bool initialized = false;
+  bool stopped = false;
+  // Loop-thread state: set by a shutdown message; new inference requests are then refused.
+  bool closing = false;
+  std::function<void()> on_shutdown_message;  // loop thread; set by serve()
+
+  void handle(DecodeResult decoded, Clock::time_point start, const EventCallback& on_event);
+  void dispatch(const Message& message, ResponseMeta meta, Clock::time_point start, const EventCallback& on_event);
+  nlohmann::json status();
+};
+
+WorkersInterface::WorkersInterface(WorkersConfig config)
+    : WorkersInterface(std::move(config), production_managers) {}
+
+WorkersInterface::WorkersInterface(WorkersConfig config, ManagersFactory factory) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+  impl_->factory = std::move(factory);
+}
+
+WorkersInterface::~WorkersInterface() { shutdown(); }
+
+const WorkersConfig& WorkersInterface::config() const { return impl_->config; }
+
+void WorkersInterface::initialize() {
+  if (impl_->initialized) return;
+  for (const auto& warning : impl_->config.warnings) get_logger()->warn("config: {}", warning);
+  impl_->instructors = compose_instructors(impl_->config, impl_->io, impl_->factory(impl_->config));
+  impl_->instructors.device->initialize();
+  impl_->instructors.postprocessing->initialize();
+  impl_->work.emplace(impl_->io.get_executor());
+  impl_->loop = std::thread([impl = impl_.get()] { impl->io.run(); });
+  impl_->loop_id = impl_->loop.get_id();
+  impl_->initialized = true;
+}
+
+void WorkersInterface::submit(const nlohmann::json& request, EventCallback on_event) {
+  if (!impl_->initialized || impl_->stopped) {
+    throw Error(ErrorCode::kWorkerUnavailable, "WorkersInterface is not running (call initialize() first)");
+  }
+  const auto start = Clock::now();
+  boost::asio::post(impl_->io, [impl = impl_.get(), request, start, on_event = std::move(on_event)] {
+    impl->handle(impl->instructors.communication->decode(request), start, on_event);
+  });
+}
+
+nlohmann::json WorkersInterface::process(const nlohmann::json& request) {
+  if (std::this_thread::get_id() == impl_->loop_id) {
+    throw Error(ErrorCode::kInternalError, "process() was called from an event callback; use submit() there");
+  }
+  auto promise = std::make_shared<std::promise<nlohmann::json>>();
+  auto future = promise->get_future();
+  submit(request, [promise](const nlohmann::json& message) {
+    if (!message.contains("event")) promise->set_value(message);
+  });
+  return future.get();
+}
+
+void WorkersInterface::shutdown() {
+  if (!impl_->initialized || impl_->stopped) return;
+  impl_->stopped = true;
+  std::promise<void> idle;
+  boost::asio::post(impl_->io, [&] { impl_->instructors.inference->when_idle([&] { idle.set_value(); }); });
+  idle.get_future().wait();
+  impl_->instructors.inference->stop();
+  impl_->work.reset();
+  impl_->io.stop();
+  if (impl_->loop.joinable()) impl_->loop.join();
+}
+
+int WorkersInterface::serve(int input_fd, int output_fd) {
+  initialize();
+  Impl& impl = *impl_;
+  auto channel = std::make_shared<StdioChannel>(impl.io, input_fd, output_fd,
+                                                impl.config.communication.max_line_bytes);
+  std::promise<int> exit_code;
+  bool finishing = false;  // loop thread only
+  auto send = [channel](const nlohmann::json& message) { channel->send(message); };
+  auto finish = [&impl, &finishing, &exit_code, channel] {
+    if (finishing) return;
+    finishing = true;
+    impl.instructors.inference->when_idle(
+        [&exit_code, channel] { channel->when_flushed([&exit_code] { exit_code.set_value(0); }); });
+  };
+  boost::asio::post(impl.io, [&] {
+    impl.on_shutdown_message = finish;
+    Channel::Handlers handlers;
+    handlers.on_line = [&impl, send](std::string_view line) {
+      impl.handle(impl.instructors.communication->decode_line(line), Clock::now(), send);
+    };
+    handlers.on_overflow = [&impl, send](std::size_t bytes) {
+      send(impl.instructors.communication->failure(ResponseMeta{},
+                                                   impl.instructors.communication->overflow_error(bytes)));
+    };
+    handlers.on_eof = finish;
+    channel->start(std::move(handlers));
+  });
+  int code = exit_code.get_future().get();
+  shutdown();
+  return code;
+}
+
+void WorkersInterface::Impl::handle(DecodeResult decoded, Clock::time_point start, const EventCallback& on_event) {
+  ResponseMeta meta;
+  meta.request_id = decoded.request_id;
+  meta.warnings = decoded.warnings;
+  if (decoded.error) {
+    meta.execution_time = seconds_since(start);
+    on_event(instructors.communication->failure(meta, *decoded.error));
+    return;
+  }
+  const Message& message = *decoded.message;
+  meta.message_type = response_type(message.type);
+  try {
+    dispatch(message, meta, start, on_event);
+  } catch (const Error& e) {
+    meta.execution_time = seconds_since(start);
+    on_event(instructors.communication->failure(meta, e));
+  } catch (const std::exception& e) {
+    meta.execution_time = seconds_since(start);
+    on_event(instructors.communication->failure(meta, Error(ErrorCode::kInternalError, e.what())));
+  }
+}
+
+void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta, Clock::time_point start,
+                                      const EventCallback& on_event) {
+  auto reply = [&](nlohmann::json data) {
+    meta.execution_time = seconds_since(start);
+    on_event(instructors.communication->success(meta, std::move(data)));
+  };
+  switch (message.type) {
+    case MessageType::kStatus:
+      return reply(status());
+    case MessageType::kModelLoad:
+      return reply(instructors.model->load(message.model));
+    case MessageType::kModelUnload:
+      return reply(instructors.model->unload(message.model));
+    case MessageType::kCancel: {
+      JobState was = instructors.inference->cancel(message.cancel_target);
+      return reply({{"target_request_id", message.cancel_target},
+                    {"state", was == JobState::kQueued ? "queued" : "running"},
+                    {"cancelled", true}});
+    }
+    case MessageType::kShutdown:
+      closing = true;
+      reply({{"shutting_down", true}, {"status", instructors.inference->status()}});
+      if (on_shutdown_message) on_shutdown_message();
+      return;
+    case MessageType::kInference:
+      break;
+  }
+  if (closing) throw Error(ErrorCode::kWorkerUnavailable, "the worker is shutting down; request refused");
+  const GenerationRequest& request = *message.generation;
+  instructors.conditioning->check(request);
+  instructors.scheduler->resolve(request);
+  const std::string id = message.request_id;
+  JobCallbacks callbacks;
+  callbacks.on_progress = [this, id, start, on_event](const ProgressUpdate& update) {
+    auto event = instructors.communication->progress(id, update, seconds_since(start));
+    if (!event.is_null()) on_event(event);
+  };
+  callbacks.on_done = [this, meta, start, on_event](GenerationResult result) mutable {
+    meta.execution_time = seconds_since(start);
+    meta.warnings.insert(meta.warnings.end(), result.warnings.begin(), result.warnings.end());
+    on_event(instructors.communication->success(meta, std::move(result.data)));
+  };
+  callbacks.on_failed = [this, meta, start, on_event](const Error& error) mutable {
+    meta.execution_time = seconds_since(start);
+    on_event(instructors.communication->failure(meta, error));
+  };
+  instructors.inference->submit(request, std::move(callbacks));
+}
+
+nlohmann::json WorkersInterface::Impl::status() {
+  return {{"version", SDXL_WORKERS_VERSION},
+          {"device", instructors.device->status()},
+          {"models", instructors.model->status()},
+          {"queue", instructors.inference->status()},
+          {"schedulers", instructors.scheduler->status()},
+          {"conditioning", instructors.conditioning->status()},
+          {"postprocessing", instructors.postprocessing->status()}};
+}
+
+}  // namespace workers

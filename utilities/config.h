@@ -1,0 +1,84 @@
+// WorkersConfig: the typed form of workers_config.json, with defaults for every field, loaded from
+// an optional file plus SDXL_WORKERS_* environment overrides and validated with field-named errors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "utilities/generation_request.h"
+
+namespace workers {
+
+struct LoggingConfig {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string file;            // empty: stderr only
+};
+
+struct DeviceConfig {
+  std::string device = "auto";  // auto, cpu, cuda, cuda:N (directml and mps are rejected clearly)
+  std::string dtype = "auto";   // auto, float32, float16, bfloat16
+  int threads = 0;              // libtorch intra-op threads; 0: one per physical core
+};
+
+struct CommunicationConfig {
+  std::size_t max_line_bytes = 16u << 20;  // longer protocol lines are rejected, not buffered
+  bool progress_events = true;
+};
+
+struct ModelConfig {
+  std::vector<std::string> model_roots;
+  std::vector<std::string> lora_roots;
+  std::vector<std::string> controlnet_roots;
+  std::uint64_t cache_bytes = 0;  // model cache budget; 0: chosen from device memory
+};
+
+struct SchedulerConfig {
+  std::string default_scheduler;  // empty: the model's own scheduler_config.json
+};
+
+struct PostprocessingConfig {
+  std::string output_root = "outputs";
+};
+
+struct MainInterfaceConfig {
+  int max_concurrent_tasks = 1;
+  double task_timeout = 600.0;     // seconds; a request's own `timeout` overrides it
+  std::size_t queue_capacity = 64; // queued jobs beyond this are refused with QUEUE_FULL
+  RequestLimits limits;
+};
+
+struct WorkersConfig {
+  MainInterfaceConfig main_interface;
+  DeviceConfig device;
+  CommunicationConfig communication;
+  ModelConfig model;
+  SchedulerConfig scheduler;
+  PostprocessingConfig postprocessing;
+  LoggingConfig logging;
+  std::vector<std::string> warnings;  // unknown keys and other non-fatal findings
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+// The process environment (std::getenv).
+EnvLookup process_environment();
+
+// Parses a config document (already merged with environment overrides).
+// Throws Error(CONFIG_ERROR) naming the field, e.g. "workers.main_interface.max_concurrent_tasks".
+WorkersConfig parse_config(const nlohmann::json& document);
+
+// Reads `path` (if given), applies the SDXL_WORKERS_* overrides from `env`, parses and validates.
+WorkersConfig load_config(const std::optional<std::string>& path, const EnvLookup& env);
+
+// The effective configuration, for status responses and `sdxl-workers config`.
+nlohmann::json to_json(const WorkersConfig& config);
+
+// The environment variables that override config fields: (variable, JSON pointer).
+const std::vector<std::pair<std::string, std::string>>& environment_overrides();
+
+}  // namespace workers

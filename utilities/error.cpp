@@ -1,0 +1,32 @@
+#include "utilities/error.h"
+
+namespace workers {
+
+std::string_view to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidRequest: return "INVALID_REQUEST";
+    case ErrorCode::kInvalidPrompt: return "INVALID_PROMPT";
+    case ErrorCode::kModelNotFound: return "MODEL_NOT_FOUND";
+    case ErrorCode::kModelLoadError: return "MODEL_LOAD_ERROR";
+    case ErrorCode::kOomError: return "OOM_ERROR";
+    case ErrorCode::kTimeoutError: return "TIMEOUT_ERROR";
+    case ErrorCode::kCancelled: return "CANCELLED";
+    case ErrorCode::kWorkerUnavailable: return "WORKER_UNAVAILABLE";
+    case ErrorCode::kI2iPipelineError: return "I2I_PIPELINE_ERROR";
+    case ErrorCode::kConfigError: return "CONFIG_ERROR";
+    case ErrorCode::kQueueFull: return "QUEUE_FULL";
+    case ErrorCode::kInternalError: return "INTERNAL_ERROR";
+  }
+  return "INTERNAL_ERROR";
+}
+
+Error::Error(ErrorCode code, const std::string& message, std::string field)
+    : std::runtime_error(message), code_(code), field_(std::move(field)) {}
+
+Error Error::with_field(std::string field) const { return Error(code_, what(), std::move(field)); }
+
+void throw_invalid(const std::string& field, const std::string& message) {
+  throw Error(ErrorCode::kInvalidRequest, field.empty() ? message : field + ": " + message, field);
+}
+
+}  // namespace workers

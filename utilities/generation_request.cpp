@@ -1,0 +1,155 @@
+#include "utilities/generation_request.h"
+
+#include <cmath>
+
+#include "utilities/error.h"
+
+namespace workers {
+namespace {
+
+// Whole numbers print without a fraction ("1 and 1000", not "1.0 and 1000.0").
+std::string number_text(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15) return std::to_string(static_cast<long long>(value));
+  return nlohmann::json(value).dump();
+}
+
+void check_range(const std::string& field, double value, double lo, double hi) {
+  if (!std::isfinite(value)) throw_invalid(field, "must be finite");
+  if (value < lo || value > hi) {
+    throw_invalid(field, "must be between " + number_text(lo) + " and " + number_text(hi) + ", got " +
+                             number_text(value));
+  }
+}
+
+void check_size(const std::string& field, int value, const RequestLimits& limits) {
+  check_range(field, value, limits.min_size, limits.max_size);
+  if (value % 8 != 0) {
+    throw_invalid(field, "must be a multiple of 8 (the VAE scale factor), got " +
+                             std::to_string(value) + "; nearest: " + std::to_string(value / 8 * 8));
+  }
+}
+
+void check_pair(const std::string& field, const SizePair& pair, int lo, int hi) {
+  check_range(field + "[0]", pair.first, lo, hi);
+  check_range(field + "[1]", pair.second, lo, hi);
+}
+
+void check_prompt(const std::string& field, const std::string& text, const RequestLimits& limits) {
+  if (text.size() > limits.max_prompt_chars) {
+    throw Error(ErrorCode::kInvalidPrompt,
+                field + ": is " + std::to_string(text.size()) + " bytes, the limit is " +
+                    std::to_string(limits.max_prompt_chars),
+                field);
+  }
+  if (text.find('\0') != std::string::npos) {
+    throw Error(ErrorCode::kInvalidPrompt, field + ": contains a NUL character", field);
+  }
+}
+
+}  // namespace
+
+void validate(const GenerationRequest& r, const RequestLimits& limits) {
+  check_prompt("prompt", r.prompt, limits);
+  check_prompt("negative_prompt", r.negative_prompt, limits);
+  check_prompt("prompt_2", r.prompt_2, limits);
+  check_prompt("negative_prompt_2", r.negative_prompt_2, limits);
+  if (r.model.base.empty()) throw_invalid("model.base", "is required (a model name or path)");
+  check_size("width", r.width, limits);
+  check_size("height", r.height, limits);
+  check_range("steps", r.steps, 1, limits.max_steps);
+  check_range("guidance_scale", r.guidance_scale, 0.0, 100.0);
+  check_range("guidance_rescale", r.guidance_rescale, 0.0, 1.0);
+  if (!r.scheduler_options.is_object()) throw_invalid("scheduler_options", "must be an object");
+  check_range("batch_size", r.batch_size, 1, limits.max_batch_size);
+  if (r.strength) {
+    check_range("strength", *r.strength, 0.0, 1.0);
+    if (*r.strength <= 0.0) throw_invalid("strength", "must be greater than 0");
+    if (r.init_image.empty()) throw_invalid("strength", "needs init_image (strength is for img2img)");
+  }
+  if (!r.mask_image.empty() && r.init_image.empty()) {
+    throw_invalid("mask_image", "needs init_image (the image to inpaint)");
+  }
+  if (r.denoising_end) {
+    check_range("denoising_end", *r.denoising_end, 0.0, 1.0);
+    if (*r.denoising_end <= 0.0 || *r.denoising_end >= 1.0) {
+      throw_invalid("denoising_end", "must be strictly between 0 and 1");
+    }
+  }
+  check_range("aesthetic_score", r.aesthetic_score, 0.0, 10.0);
+  check_range("negative_aesthetic_score", r.negative_aesthetic_score, 0.0, 10.0);
+  if (r.original_size) check_pair("original_size", *r.original_size, 1, 16384);
+  if (r.target_size) check_pair("target_size", *r.target_size, 1, 16384);
+  check_pair("crops_coords_top_left", r.crops_coords_top_left, 0, 16384);
+  if (r.clip_skip) check_range("clip_skip", *r.clip_skip, 0, 10);
+  if (r.clip_skip_style != "diffusers" && r.clip_skip_style != "a1111") {
+    throw_invalid("clip_skip_style", "must be \"diffusers\" or \"a1111\", got \"" + r.clip_skip_style + "\"");
+  }
+  for (std::size_t i = 0; i < r.loras.size(); ++i) {
+    const std::string field = "loras[" + std::to_string(i) + "]";
+    if (r.loras[i].name.empty()) throw_invalid(field + ".name", "is required");
+    check_range(field + ".weight", r.loras[i].weight, -20.0, 20.0);
+  }
+  for (std::size_t i = 0; i < r.controlnets.size(); ++i) {
+    const auto& c = r.controlnets[i];
+    const std::string field = "controlnets[" + std::to_string(i) + "]";
+    if (c.type.empty() && c.model.empty()) throw_invalid(field, "needs a type or a model");
+    check_range(field + ".scale", c.scale, 0.0, 10.0);
+    check_range(field + ".start", c.start, 0.0, 1.0);
+    check_range(field + ".end", c.end, 0.0, 1.0);
+    if (c.start >= c.end) throw_invalid(field + ".start", "must be less than end");
+  }
+  if (r.output_format != "png" && r.output_format != "jpeg" && r.output_format != "webp") {
+    throw_invalid("output_format", "must be png, jpeg or webp, got \"" + r.output_format + "\"");
+  }
+  if (r.timeout_seconds) {
+    check_range("timeout", *r.timeout_seconds, 0.0, limits.max_timeout_seconds);
+    if (*r.timeout_seconds <= 0.0) throw_invalid("timeout", "must be greater than 0");
+  }
+}
+
+nlohmann::json to_json(const GenerationRequest& r) {
+  nlohmann::json j;
+  j["request_id"] = r.request_id;
+  j["prompt"] = r.prompt;
+  j["negative_prompt"] = r.negative_prompt;
+  if (!r.prompt_2.empty()) j["prompt_2"] = r.prompt_2;
+  if (!r.negative_prompt_2.empty()) j["negative_prompt_2"] = r.negative_prompt_2;
+  j["model"] = {{"base", r.model.base}, {"refiner", r.model.refiner}, {"vae", r.model.vae}};
+  j["width"] = r.width;
+  j["height"] = r.height;
+  j["steps"] = r.steps;
+  j["guidance_scale"] = r.guidance_scale;
+  j["guidance_rescale"] = r.guidance_rescale;
+  j["scheduler"] = r.scheduler;
+  j["scheduler_options"] = r.scheduler_options;
+  j["seed"] = r.seed ? nlohmann::json(*r.seed) : nlohmann::json(nullptr);
+  j["batch_size"] = r.batch_size;
+  if (!r.init_image.empty()) j["init_image"] = r.init_image;
+  if (!r.mask_image.empty()) j["mask_image"] = r.mask_image;
+  if (r.strength) j["strength"] = *r.strength;
+  if (r.denoising_end) j["denoising_end"] = *r.denoising_end;
+  j["aesthetic_score"] = r.aesthetic_score;
+  j["negative_aesthetic_score"] = r.negative_aesthetic_score;
+  if (r.original_size) j["original_size"] = {r.original_size->first, r.original_size->second};
+  if (r.target_size) j["target_size"] = {r.target_size->first, r.target_size->second};
+  j["crops_coords_top_left"] = {r.crops_coords_top_left.first, r.crops_coords_top_left.second};
+  if (r.clip_skip) j["clip_skip"] = *r.clip_skip;
+  j["clip_skip_style"] = r.clip_skip_style;
+  j["loras"] = nlohmann::json::array();
+  for (const auto& l : r.loras) {
+    j["loras"].push_back({{"name", l.name}, {"weight", l.weight}, {"enabled", l.enabled}});
+  }
+  j["controlnets"] = nlohmann::json::array();
+  for (const auto& c : r.controlnets) {
+    j["controlnets"].push_back({{"type", c.type}, {"model", c.model}, {"image", c.image},
+                                {"preprocess", c.preprocess}, {"scale", c.scale},
+                                {"start", c.start}, {"end", c.end}});
+  }
+  j["output_format"] = r.output_format;
+  j["return_base64"] = r.return_base64;
+  j["priority"] = r.priority;
+  if (r.timeout_seconds) j["timeout"] = *r.timeout_seconds;
+  return j;
+}
+
+}  // namespace workers
