@@ -25,6 +25,9 @@ class Channel {
   virtual void send(const nlohmann::json& message) = 0;
   // Runs `done` on the loop once everything sent so far has been written.
   virtual void when_flushed(std::function<void()> done) = 0;
+  // Drops the handlers (they may hold the channel) and closes the transport. Call when the
+  // event loop no longer runs the channel's handlers.
+  virtual void close() = 0;
 };
 
 }  // namespace workers

@@ -1,17 +1,38 @@
 #include "communication/message_decoder.h"
 
 #include "communication/request_parser.h"
+
+#include <optional>
 #include "utilities/json_fields.h"
 
 namespace workers {
 namespace {
 
-std::string read_request_id(const nlohmann::json& value) {
-  auto it = value.find("request_id");
+// Request ids (and cancel targets) are strings; integers are accepted and read as their digits.
+std::string read_id(const nlohmann::json& value, const std::string& key) {
+  auto it = value.find(key);
   if (it == value.end() || it->is_null()) return {};
   if (it->is_string()) return it->get<std::string>();
   if (it->is_number_integer() || it->is_number_unsigned()) return it->dump();
-  throw_invalid("request_id", "must be a string or an integer");
+  throw_invalid(key, "must be a string or an integer");
+}
+
+// Maps a canonical error field back to the sender's spelling: exact match first, else the
+// longest canonical prefix ("loras" for "loras[0].weight" -> "Conditioning.LoRAs[0].weight").
+std::optional<std::string> original_field(const std::map<std::string, std::string>& origin,
+                                          const std::string& field) {
+  if (auto it = origin.find(field); it != origin.end()) return it->second;
+  std::optional<std::string> best;
+  std::size_t best_length = 0;
+  for (const auto& [canonical, original] : origin) {
+    if (canonical.size() > best_length && field.size() > canonical.size() &&
+        field.compare(0, canonical.size(), canonical) == 0 &&
+        (field[canonical.size()] == '[' || field[canonical.size()] == '.')) {
+      best = original + field.substr(canonical.size());
+      best_length = canonical.size();
+    }
+  }
+  return best;
 }
 
 std::string known_types() {
@@ -48,7 +69,7 @@ DecodeResult MessageDecoder::decode(const nlohmann::json& value) const {
     if (!value.is_object()) {
       throw Error(ErrorCode::kInvalidRequest, "a message must be a JSON object, got " + json_type_name(value));
     }
-    result.request_id = read_request_id(value);
+    result.request_id = read_id(value, "request_id");
     nlohmann::json canonical = value;
     std::string format = "canonical";
     if (!value.contains("message_type")) {
@@ -64,16 +85,18 @@ DecodeResult MessageDecoder::decode(const nlohmann::json& value) const {
     }
     if (result.request_id.empty()) result.request_id = "auto-" + std::to_string(next_id_++);
     canonical["request_id"] = result.request_id;
+    if (auto type = canonical.find("message_type"); type != canonical.end() && type->is_string()) {
+      if (auto known = message_type_from(type->get<std::string>())) result.response_type = response_type(*known);
+    }
     Message message = build(canonical, result.warnings);
     message.format = format;
     message.warnings = result.warnings;
     result.message = std::move(message);
   } catch (const Error& e) {
-    auto it = origin.find(e.field());
-    if (it != origin.end()) {
+    if (auto original = original_field(origin, e.field())) {
       std::string text = e.what();
-      if (text.rfind(e.field() + ":", 0) == 0) text = it->second + text.substr(e.field().size());
-      result.error = Error(e.code(), text, it->second);
+      if (text.rfind(e.field() + ":", 0) == 0) text = *original + text.substr(e.field().size());
+      result.error = Error(e.code(), text, *original);
     } else {
       result.error = e;
     }
@@ -116,7 +139,8 @@ Message MessageDecoder::build(const nlohmann::json& canonical, std::vector<std::
     }
     case MessageType::kCancel:
       r.raw("request_id");
-      m.cancel_target = r.string("target_request_id").value_or("");
+      r.raw("target_request_id");
+      m.cancel_target = read_id(canonical, "target_request_id");
       if (m.cancel_target.empty()) r.fail("target_request_id", "is required (the request_id to cancel)");
       break;
     case MessageType::kStatus:

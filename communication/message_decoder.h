@@ -21,6 +21,7 @@ namespace workers {
 
 struct DecodeResult {
   std::string request_id;          // as sent, or generated ("auto-N") when absent; "" if unreadable
+  std::string response_type;       // "<type>_response" once the message type is known, else ""
   std::optional<Message> message;  // set on success
   std::optional<Error> error;      // set on failure
   std::vector<std::string> warnings;

@@ -1,5 +1,7 @@
 #include "communication/request_parser.h"
 
+#include <cmath>
+
 #include "compat/adapter_shorthand.h"
 #include "utilities/json_fields.h"
 
@@ -82,14 +84,21 @@ std::vector<Spec> parse_list(FieldReader& r, const std::string& key,
   return out;
 }
 
+// [a, b] of whole numbers (1024 or 1024.0), each within int range.
 std::optional<SizePair> parse_pair(FieldReader& r, const std::string& key) {
   const auto* value = r.raw(key);
   if (!value) return std::nullopt;
-  if (!value->is_array() || value->size() != 2 || !(*value)[0].is_number_integer() ||
-      !(*value)[1].is_number_integer()) {
-    r.fail(key, "must be a list of two integers");
+  if (!value->is_array() || value->size() != 2) r.fail(key, "must be a list of two integers");
+  int out[2];
+  for (int i = 0; i < 2; ++i) {
+    const auto& item = (*value)[i];
+    const double d = item.is_number() ? item.get<double>() : 0.5;
+    if (!item.is_number() || d != std::floor(d) || std::fabs(d) > 2147483647.0) {
+      throw_invalid(index_field(r.field(key), i), "must be an integer, got " + item.dump());
+    }
+    out[i] = static_cast<int>(d);
   }
-  return SizePair{(*value)[0].get<int>(), (*value)[1].get<int>()};
+  return SizePair{out[0], out[1]};
 }
 
 }  // namespace
@@ -133,7 +142,7 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
   g.original_size = parse_pair(r, "original_size");
   g.target_size = parse_pair(r, "target_size");
   if (auto crop = parse_pair(r, "crops_coords_top_left")) g.crops_coords_top_left = *crop;
-  if (auto skip = r.integer("clip_skip")) g.clip_skip = static_cast<int>(std::max<std::int64_t>(-1, std::min<std::int64_t>(*skip, 1000)));
+  if (r.has("clip_skip")) g.clip_skip = to_int(r, "clip_skip", 0);
   g.clip_skip_style = r.string("clip_skip_style").value_or(g.clip_skip_style);
   g.loras = parse_list<LoraSpec>(r, "loras", parse_lora);
   g.controlnets = parse_list<ControlNetSpec>(r, "controlnets", parse_controlnet);

@@ -25,10 +25,15 @@ StdioChannel::StdioChannel(boost::asio::io_context& io, int input_fd, int output
   output_.assign(duplicate(output_fd));
 }
 
-StdioChannel::~StdioChannel() {
+StdioChannel::~StdioChannel() { close(); }
+
+void StdioChannel::close() {
   boost::system::error_code ignored;
   input_.close(ignored);
   output_.close(ignored);
+  splitter_.reset();
+  handlers_ = {};
+  flush_waiters_.clear();
 }
 
 void StdioChannel::start(Handlers handlers) {
@@ -41,6 +46,7 @@ void StdioChannel::start(Handlers handlers) {
 void StdioChannel::read_more() {
   auto self = shared_from_this();
   input_.async_read_some(boost::asio::buffer(buffer_), [self](const boost::system::error_code& ec, std::size_t n) {
+    if (!self->splitter_) return;  // closed
     if (n > 0) self->splitter_->feed(std::string_view(self->buffer_.data(), n));
     if (!ec) {
       self->read_more();

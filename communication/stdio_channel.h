@@ -25,6 +25,7 @@ class StdioChannel : public Channel, public std::enable_shared_from_this<StdioCh
   void start(Handlers handlers) override;
   void send(const nlohmann::json& message) override;
   void when_flushed(std::function<void()> done) override;
+  void close() override;
 
  private:
   void read_more();

@@ -26,17 +26,23 @@ bool CanonicalBuilder::has(const std::string& canonical) const {
   return result_.message.contains(canonical);
 }
 
-const nlohmann::json* find_key(const nlohmann::json& object, const std::string& key) {
+const nlohmann::json* find_key(const nlohmann::json& object, const std::string& key, std::string* spelled) {
   if (!object.is_object()) return nullptr;
   auto exact = object.find(key);
-  if (exact != object.end()) return exact->is_null() ? nullptr : &*exact;
+  if (exact != object.end()) {
+    if (spelled) *spelled = key;
+    return exact->is_null() ? nullptr : &*exact;
+  }
   auto lower = [](std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
     return s;
   };
   const std::string wanted = lower(key);
   for (auto it = object.begin(); it != object.end(); ++it) {
-    if (lower(it.key()) == wanted) return it->is_null() ? nullptr : &*it;
+    if (lower(it.key()) == wanted) {
+      if (spelled) *spelled = it.key();
+      return it->is_null() ? nullptr : &*it;
+    }
   }
   return nullptr;
 }

@@ -22,7 +22,9 @@ class CanonicalBuilder {
   TranslatedMessage result_;
 };
 
-// Case-insensitive lookup of a key in an object (C# serialisers differ in casing).
-const nlohmann::json* find_key(const nlohmann::json& object, const std::string& key);
+// Case-insensitive lookup of a key in an object (C# serialisers differ in casing); `spelled`
+// receives the key as the sender wrote it.
+const nlohmann::json* find_key(const nlohmann::json& object, const std::string& key,
+                               std::string* spelled = nullptr);
 
 }  // namespace workers::compat

@@ -1,5 +1,10 @@
 #include "compat/enhanced_sdxl_format.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <map>
+
 #include "compat/canonical_builder.h"
 #include "utilities/error.h"
 
@@ -47,23 +52,34 @@ const FieldMap kFields[] = {
 
 // LoRAs: [{Name|Path|ModelId, Weight, Enabled}] or "name:0.8" strings.
 nlohmann::json translate_adapters(const nlohmann::json& list, const std::string& origin,
-                                  const std::vector<std::pair<const char*, const char*>>& keys) {
+                                  const std::vector<std::pair<const char*, const char*>>& keys,
+                                  CanonicalBuilder& warnings) {
   if (!list.is_array()) throw_invalid(origin, "must be a list");
-  nlohmann::json out = nlohmann::json::array();
+  nlohmann::json result = nlohmann::json::array();
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& item = list[i];
     if (item.is_string()) {
-      out.push_back(item);
+      result.push_back(item);
       continue;
     }
     if (!item.is_object()) throw_invalid(origin + "[" + std::to_string(i) + "]", "must be an object or a string");
     nlohmann::json entry = nlohmann::json::object();
+    std::vector<std::string> used;
     for (const auto& [pascal, canonical] : keys) {
-      if (const auto* v = find_key(item, pascal)) entry[canonical] = *v;
+      std::string spelled;
+      if (const auto* v = find_key(item, pascal, &spelled)) {
+        entry[canonical] = *v;
+        used.push_back(spelled);
+      }
     }
-    out.push_back(entry);
+    for (auto it = item.begin(); it != item.end(); ++it) {
+      if (std::find(used.begin(), used.end(), it.key()) == used.end()) {
+        warnings.warn("unknown field ignored: " + origin + "[" + std::to_string(i) + "]." + it.key());
+      }
+    }
+    result.push_back(entry);
   }
-  return out;
+  return result;
 }
 
 const std::vector<std::pair<const char*, const char*>> kLoraKeys = {
@@ -72,42 +88,88 @@ const std::vector<std::pair<const char*, const char*>> kControlNetKeys = {
     {"Type", "type"},   {"Model", "model"}, {"Image", "image"}, {"Preprocess", "preprocess"},
     {"Scale", "scale"}, {"Start", "start"}, {"End", "end"}};
 
+// Keys inside each section that are handled outside kFields.
+bool handled_elsewhere(const std::string& section, const std::string& key) {
+  auto lower = [](std::string t) {
+    for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  return lower(section) == "conditioning" && (lower(key) == "loras" || lower(key) == "controlnets");
+}
+
+bool is_mapped(const std::string& section, const std::string& key) {
+  auto same = [](const std::string& a, const char* b) {
+    if (a.size() != std::strlen(b)) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    }
+    return true;
+  };
+  for (const auto& f : kFields) {
+    if (same(section, f.section) && same(key, f.key)) return true;
+  }
+  if (section.empty()) {
+    for (const char* top : {"action", "request_id", "data", "Model", "Scheduler", "Hyperparameters", "Conditioning",
+                            "Output"}) {
+      if (same(key, top)) return true;
+    }
+  }
+  return handled_elsewhere(section, key);
+}
+
 }  // namespace
 
 bool EnhancedSdxlFormat::recognizes(const nlohmann::json& m) const {
   if (!m.is_object() || m.contains("message_type")) return false;
-  if (auto it = m.find("action"); it != m.end() && *it == "generate_sdxl_enhanced") return true;
-  return m.contains("Model") || m.contains("Conditioning") || m.contains("Hyperparameters");
+  if (const auto* action = find_key(m, "action"); action && *action == "generate_sdxl_enhanced") return true;
+  return find_key(m, "Conditioning") || find_key(m, "Hyperparameters") || m.contains("Model");
 }
 
 TranslatedMessage EnhancedSdxlFormat::translate(const nlohmann::json& message) const {
   // The payload sits at the top level or under "data"/"Data" next to the action.
   const nlohmann::json* payload = &message;
   std::string prefix;
-  if (const auto* data = find_key(message, "data"); data && data->is_object()) {
+  std::string spelled;
+  if (const auto* data = find_key(message, "data", &spelled); data && data->is_object()) {
     payload = data;
-    prefix = "data.";
+    prefix = spelled + ".";
   }
   CanonicalBuilder out("inference_request");
+  std::map<std::string, std::string> set_from;  // canonical -> origin, to report conflicts
   for (const auto& f : kFields) {
     const nlohmann::json* section = payload;
     std::string origin = prefix;
     if (*f.section) {
-      section = find_key(*payload, f.section);
+      section = find_key(*payload, f.section, &spelled);
       if (!section) continue;
-      if (!section->is_object()) throw_invalid(prefix + f.section, "must be an object");
-      origin += std::string(f.section) + ".";
+      if (!section->is_object()) throw_invalid(prefix + spelled, "must be an object");
+      origin += spelled + ".";
     }
-    if (const auto* value = find_key(*section, f.key)) out.set(f.canonical, *value, origin + f.key);
+    if (const auto* value = find_key(*section, f.key, &spelled)) {
+      if (auto it = set_from.find(f.canonical); it != set_from.end()) {
+        out.warn(origin + spelled + " overrides " + it->second);
+      }
+      set_from[f.canonical] = origin + spelled;
+      out.set(f.canonical, *value, origin + spelled);
+    }
   }
-  if (const auto* cond = find_key(*payload, "Conditioning"); cond && cond->is_object()) {
-    if (const auto* loras = find_key(*cond, "LoRAs")) {
-      out.set("loras", translate_adapters(*loras, prefix + "Conditioning.LoRAs", kLoraKeys),
-              prefix + "Conditioning.LoRAs");
+  if (const auto* cond = find_key(*payload, "Conditioning", &spelled); cond && cond->is_object()) {
+    const std::string section = prefix + spelled + ".";
+    if (const auto* loras = find_key(*cond, "LoRAs", &spelled)) {
+      out.set("loras", translate_adapters(*loras, section + spelled, kLoraKeys, out), section + spelled);
     }
-    if (const auto* nets = find_key(*cond, "ControlNets")) {
-      out.set("controlnets", translate_adapters(*nets, prefix + "Conditioning.ControlNets", kControlNetKeys),
-              prefix + "Conditioning.ControlNets");
+    if (const auto* nets = find_key(*cond, "ControlNets", &spelled)) {
+      out.set("controlnets", translate_adapters(*nets, section + spelled, kControlNetKeys, out), section + spelled);
+    }
+  }
+  // Never drop what the host sent without saying so.
+  for (auto it = payload->begin(); it != payload->end(); ++it) {
+    if (!is_mapped("", it.key())) {
+      out.warn("unknown field ignored: " + prefix + it.key());
+    } else if (it->is_object()) {
+      for (auto inner = it->begin(); inner != it->end(); ++inner) {
+        if (!is_mapped(it.key(), inner.key())) out.warn("unknown field ignored: " + prefix + it.key() + "." + inner.key());
+      }
     }
   }
   TranslatedMessage result = out.take();

@@ -1,5 +1,6 @@
 #include "compat/flat_seed_format.h"
 
+#include "compat/adapter_shorthand.h"
 #include "compat/canonical_builder.h"
 #include "utilities/error.h"
 
@@ -22,7 +23,8 @@ nlohmann::json translate_lora_block(const nlohmann::json& lora, const std::strin
     const auto& a = (*adapters)[i];
     const std::string af = field + ".adapters[" + std::to_string(i) + "]";
     if (a.is_string()) {
-      out.push_back(a);
+      auto shorthand = parse_adapter_shorthand(a.get<std::string>(), af);
+      out.push_back({{"name", shorthand.name}, {"weight", shorthand.weight}, {"enabled", enabled}});
       continue;
     }
     if (!a.is_object()) throw_invalid(af, "must be an object {model_id, weight} or a \"name:weight\" string");

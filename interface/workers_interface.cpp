@@ -128,12 +128,15 @@ int WorkersInterface::serve(int input_fd, int output_fd) {
   });
   int code = exit_code.get_future().get();
   shutdown();
+  impl.on_shutdown_message = nullptr;
+  channel->close();  // the loop has stopped: no handler can run concurrently
   return code;
 }
 
 void WorkersInterface::Impl::handle(DecodeResult decoded, Clock::time_point start, const EventCallback& on_event) {
   ResponseMeta meta;
   meta.request_id = decoded.request_id;
+  meta.message_type = decoded.response_type;
   meta.warnings = decoded.warnings;
   if (decoded.error) {
     meta.execution_time = seconds_since(start);

@@ -23,7 +23,11 @@ JobQueue::JobQueue(boost::asio::io_context& io, int max_concurrent, std::size_t 
   for (int i = 0; i < max_concurrent; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
-JobQueue::~JobQueue() { stop(); }
+JobQueue::~JobQueue() {
+  stop();
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (posted_ > 0 && !io_.stopped()) posted_done_.wait_for(lock, std::chrono::milliseconds(10));
+}
 
 void JobQueue::submit(Job job) {
   auto entry = std::make_shared<Entry>();
@@ -131,6 +135,10 @@ void JobQueue::worker_loop() {
     } catch (const std::exception& e) {
       error = Error(ErrorCode::kInternalError, std::string("the job failed: ") + e.what());
     }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++posted_;
+    }
     boost::asio::post(io_, [this, entry, error = std::move(error), data = std::move(data)]() mutable {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -138,6 +146,9 @@ void JobQueue::worker_loop() {
       }
       finish(entry, error ? &*error : nullptr, std::move(data));
       check_idle();
+      std::lock_guard<std::mutex> lock(mutex_);
+      --posted_;
+      posted_done_.notify_all();
     });
   }
 }

@@ -41,6 +41,8 @@ enum class JobState { kQueued, kRunning };
 class JobQueue {
  public:
   JobQueue(boost::asio::io_context& io, int max_concurrent, std::size_t capacity);
+  // Stops, then waits until completions already posted to the io_context have run (or the
+  // io_context has stopped), so none of them outlives the queue.
   ~JobQueue();
 
   // Throws Error(QUEUE_FULL) past capacity, Error(INVALID_REQUEST, "request_id") for an id
@@ -71,6 +73,8 @@ class JobQueue {
   std::map<std::string, std::shared_ptr<Entry>> active_;
   unsigned long long sequence_ = 0;
   int running_ = 0;  // compute threads inside work(), cancelled jobs included
+  int posted_ = 0;   // completions posted to io_ that have not run yet (they use `this`)
+  std::condition_variable posted_done_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   std::vector<std::function<void()>> idle_waiters_;  // io thread only

@@ -1,0 +1,169 @@
+// Spawns the real sdxl-workers executable and talks to it over stdin/stdout.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::vector<std::string> lines;  // stdout
+  std::string stderr_text;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs `sdxl-workers ARGS` with `input` on stdin (through a pipe when `piped`, else a file).
+Run run(const std::string& args, const std::string& input, const std::string& env = "", bool piped = false) {
+  static int counter = 0;
+  const std::string base = testing::TempDir() + "/e2e_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  std::ofstream(base + ".in", std::ios::binary) << input;
+  const std::string exe = SDXL_WORKERS_EXE;
+  const std::string command =
+      "cd " + testing::TempDir() + " && " +
+      (piped ? "cat '" + base + ".in' | " + env + " '" + exe + "' " + args
+             : env + " '" + exe + "' " + args + " < '" + base + ".in'") +
+      " > '" + base + ".out' 2> '" + base + ".err'";
+  int status = std::system(command.c_str());
+  Run r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::istringstream out(slurp(base + ".out"));
+  for (std::string line; std::getline(out, line);) r.lines.push_back(line);
+  r.stderr_text = slurp(base + ".err");
+  for (const char* ext : {".in", ".out", ".err"}) std::remove((base + ext).c_str());
+  return r;
+}
+
+nlohmann::json parse(const std::string& line) {
+  try {
+    return nlohmann::json::parse(line);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "stdout line is not JSON: " << line;
+    return nullptr;
+  }
+}
+
+TEST(ProtocolE2E, IssueExampleThreeLinesExitZero) {
+  for (bool piped : {true, false}) {
+    auto r = run("serve",
+                 "{\"request_id\":\"a\",\"message_type\":\"status_request\"}\nnot json\n"
+                 "{\"request_id\":\"b\",\"message_type\":\"status_request\"}\n",
+                 "SDXL_WORKERS_LOG_LEVEL=debug", piped);
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    ASSERT_EQ(r.lines.size(), 3u) << r.stderr_text;
+    auto a = parse(r.lines[0]), bad = parse(r.lines[1]), b = parse(r.lines[2]);
+    EXPECT_EQ(a["request_id"], "a");
+    EXPECT_EQ(a["success"], true);
+    EXPECT_TRUE(a["data"]["device"]["cpu"].contains("logical_cores"));
+    EXPECT_EQ(bad["success"], false);
+    EXPECT_EQ(bad["error"]["code"], "INVALID_REQUEST");
+    EXPECT_EQ(b["request_id"], "b");
+    EXPECT_EQ(b["success"], true);
+    EXPECT_NE(r.stderr_text.find("intra-op threads"), std::string::npos);  // logs go to stderr
+  }
+}
+
+TEST(ProtocolE2E, OverlongLineIsAnsweredAndServingContinues) {
+  const std::string big = "{\"request_id\":\"big\",\"prompt\":\"" + std::string(5000, 'x') + "\"}\n";
+  auto r = run("serve", big + "{\"request_id\":\"after\",\"message_type\":\"status_request\"}\n",
+               "SDXL_WORKERS_MAX_LINE_BYTES=1024");
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.lines.size(), 2u);
+  auto overflow = parse(r.lines[0]);
+  EXPECT_EQ(overflow["error"]["code"], "INVALID_REQUEST");
+  EXPECT_NE(overflow["error"]["message"].get<std::string>().find("max_line_bytes"), std::string::npos);
+  EXPECT_EQ(parse(r.lines[1])["request_id"], "after");
+}
+
+TEST(ProtocolE2E, InferenceIsValidatedThenWorkerUnavailable) {
+  auto r = run("serve",
+               "{\"request_id\":\"i1\",\"message_type\":\"inference_request\",\"model\":\"sdxl\",\"prompt\":\"cat\"}\n"
+               "{\"model_id\":\"sdxl\",\"prompt\":\"cat\",\"num_inference_steps\":5000}\n"
+               "{\"request_id\":\"i3\",\"operation\":\"fly\"}\n");
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.lines.size(), 3u);
+  EXPECT_EQ(parse(r.lines[0])["error"]["code"], "WORKER_UNAVAILABLE");
+  EXPECT_EQ(parse(r.lines[1])["error"]["field"], "num_inference_steps");
+  EXPECT_EQ(parse(r.lines[2])["error"]["field"], "operation");
+}
+
+TEST(ProtocolE2E, ShutdownMessageEndsTheProcessCleanly) {
+  auto r = run("serve", "{\"request_id\":\"q\",\"message_type\":\"shutdown\"}\n");
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_GE(r.lines.size(), 1u);
+  EXPECT_EQ(parse(r.lines[0])["data"]["shutting_down"], true);
+}
+
+TEST(ProtocolE2E, GarbageLinesAreAllAnsweredAndTheProcessSurvives) {
+  std::mt19937 rng(1234);
+  std::string input;
+  const int kLines = 200;
+  for (int i = 0; i < kLines; ++i) {
+    std::string line;
+    int length = 1 + rng() % 120;
+    for (int j = 0; j < length; ++j) {
+      char c = static_cast<char>(rng() % 256);
+      if (c == '\n' || c == '\r') c = '{';
+      line.push_back(c);
+    }
+    if (line.find_first_not_of(" \t") == std::string::npos) line = "x";
+    input += line + "\n";
+  }
+  input += "{\"request_id\":\"last\",\"message_type\":\"status_request\"}\n";
+  auto r = run("serve", input);
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.lines.size(), static_cast<std::size_t>(kLines + 1));
+  for (int i = 0; i < kLines; ++i) EXPECT_EQ(parse(r.lines[i])["success"], false);
+  EXPECT_EQ(parse(r.lines.back())["request_id"], "last");
+}
+
+TEST(ProtocolE2E, StatusCommandPrintsDeviceInfo) {
+  auto r = run("status", "");
+  EXPECT_EQ(r.exit_code, 0);
+  std::string all;
+  for (const auto& l : r.lines) all += l + "\n";
+  auto j = parse(all);
+  EXPECT_EQ(j["success"], true);
+  EXPECT_FALSE(j["data"]["device"]["backends"].empty());
+}
+
+TEST(ProtocolE2E, ConfigCommandShowsEnvironmentOverrides) {
+  auto r = run("config", "", "SDXL_WORKERS_THREADS=3 SDXL_WORKERS_MAX_CONCURRENT_TASKS=2");
+  EXPECT_EQ(r.exit_code, 0);
+  std::string all;
+  for (const auto& l : r.lines) all += l + "\n";
+  auto j = parse(all);
+  EXPECT_EQ(j["workers"]["instructors"]["device"]["threads"], 3);
+  EXPECT_EQ(j["workers"]["main_interface"]["max_concurrent_tasks"], 2);
+}
+
+TEST(ProtocolE2E, BadConfigExitsTwoWithAJsonErrorWhenServing) {
+  const std::string path = testing::TempDir() + "/bad_workers_config.json";
+  std::ofstream(path) << R"({"workers":{"instructors":{"device":{"device":"mps"}}}})";
+  auto r = run("serve --config " + path, "");
+  EXPECT_EQ(r.exit_code, 2);
+  ASSERT_EQ(r.lines.size(), 1u);
+  auto j = parse(r.lines[0]);
+  EXPECT_EQ(j["error"]["code"], "CONFIG_ERROR");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("MPS is not available"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(ProtocolE2E, UnknownCommandIsAUsageError) {
+  auto r = run("paint", "");
+  EXPECT_EQ(r.exit_code, 64);
+  EXPECT_NE(r.stderr_text.find("usage"), std::string::npos);
+}
+
+}  // namespace

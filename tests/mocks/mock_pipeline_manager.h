@@ -1,0 +1,28 @@
+// MockPipelineManager: by default reports `steps` progress events, honouring cancellation between
+// them, and answers {"images": 1}.
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include "inference/managers/pipeline_manager.h"
+
+namespace workers {
+
+class MockPipelineManager : public PipelineManager {
+ public:
+  MockPipelineManager() {
+    ON_CALL(*this, generate(::testing::_, ::testing::_))
+        .WillByDefault([](const GenerationRequest& request, const JobContext& context) {
+          for (int step = 1; step <= request.steps; ++step) {
+            context.check_cancelled();
+            context.report({step, request.steps, "denoising", nlohmann::json::object()});
+          }
+          GenerationResult result;
+          result.data = {{"images", 1}};
+          return result;
+        });
+  }
+  MOCK_METHOD(GenerationResult, generate, (const GenerationRequest&, const JobContext&), (override));
+};
+
+}  // namespace workers

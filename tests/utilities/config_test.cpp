@@ -1,0 +1,130 @@
+#include "utilities/config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "utilities/error.h"
+
+namespace workers {
+namespace {
+
+EnvLookup env_of(std::map<std::string, std::string> values) {
+  return [values](const std::string& name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::string config_error_field(const nlohmann::json& document) {
+  try {
+    parse_config(document);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kConfigError);
+    return e.field();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsForEverything) {
+  auto c = parse_config(nlohmann::json::object());
+  EXPECT_EQ(c.main_interface.max_concurrent_tasks, 1);
+  EXPECT_DOUBLE_EQ(c.main_interface.task_timeout, 600.0);
+  EXPECT_EQ(c.device.device, "auto");
+  EXPECT_EQ(c.communication.max_line_bytes, 16u << 20);
+  EXPECT_EQ(c.logging.level, "info");
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(Config, ReadsHierarchicalSections) {
+  auto c = parse_config(nlohmann::json::parse(R"({
+    "workers": {
+      "main_interface": {"max_concurrent_tasks": 2, "task_timeout": 30, "limits": {"max_size": 2048}},
+      "instructors": {
+        "device": {"device": "cpu", "dtype": "bfloat16", "threads": 4},
+        "model": {"model_roots": ["/models"], "cache_bytes": 1000},
+        "scheduler": {"default": "Euler a"},
+        "postprocessing": {"output_root": "/tmp/out"}
+      }
+    },
+    "logging": {"level": "debug", "file": "/tmp/w.log"}
+  })"));
+  EXPECT_EQ(c.main_interface.max_concurrent_tasks, 2);
+  EXPECT_DOUBLE_EQ(c.main_interface.task_timeout, 30);
+  EXPECT_EQ(c.main_interface.limits.max_size, 2048);
+  EXPECT_EQ(c.device.dtype, "bfloat16");
+  EXPECT_EQ(c.device.threads, 4);
+  EXPECT_EQ(c.model.model_roots, std::vector<std::string>{"/models"});
+  EXPECT_EQ(c.model.cache_bytes, 1000u);
+  EXPECT_EQ(c.scheduler.default_scheduler, "Euler a");
+  EXPECT_EQ(c.postprocessing.output_root, "/tmp/out");
+  EXPECT_EQ(c.logging.level, "debug");
+}
+
+TEST(Config, BadValuesNameTheField) {
+  EXPECT_EQ(config_error_field(nlohmann::json::parse(R"({"workers":{"main_interface":{"max_concurrent_tasks":0}}})")),
+            "workers.main_interface.max_concurrent_tasks");
+  EXPECT_EQ(config_error_field(nlohmann::json::parse(R"({"workers":{"instructors":{"device":{"dtype":"int8"}}}})")),
+            "workers.instructors.device.dtype");
+  EXPECT_EQ(config_error_field(nlohmann::json::parse(R"({"logging":{"level":"loud"}})")), "logging.level");
+  EXPECT_EQ(config_error_field(nlohmann::json::parse(R"({"workers":{"main_interface":"fast"}})")),
+            "workers.main_interface");
+  EXPECT_EQ(config_error_field(nlohmann::json::parse(R"({"workers":{"main_interface":{"task_timeout":-1}}})")),
+            "workers.main_interface.task_timeout");
+}
+
+TEST(Config, UnknownKeysBecomeWarnings) {
+  auto c = parse_config(nlohmann::json::parse(R"({"workers":{"instructors":{"device":{"devise":"cpu"}}},"extra":1})"));
+  ASSERT_EQ(c.warnings.size(), 2u);
+  EXPECT_NE(c.warnings[0].find("extra"), std::string::npos);
+  EXPECT_NE(c.warnings[1].find("workers.instructors.device.devise"), std::string::npos);
+}
+
+TEST(Config, EnvironmentOverridesTheFile) {
+  const std::string path = testing::TempDir() + "/workers_config_test.json";
+  std::ofstream(path) << R"({"workers":{"instructors":{"device":{"threads":3}}},"logging":{"level":"warn"}})";
+  auto c = load_config(path, env_of({{"SDXL_WORKERS_THREADS", "5"},
+                                     {"SDXL_WORKERS_MODEL_ROOTS", "/a:/b"},
+                                     {"SDXL_WORKERS_TASK_TIMEOUT", "12.5"}}));
+  EXPECT_EQ(c.device.threads, 5);
+  EXPECT_EQ(c.logging.level, "warn");
+  EXPECT_EQ(c.model.model_roots, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_DOUBLE_EQ(c.main_interface.task_timeout, 12.5);
+  std::remove(path.c_str());
+}
+
+TEST(Config, UnparsableEnvironmentValueNamesTheVariable) {
+  try {
+    load_config(std::nullopt, env_of({{"SDXL_WORKERS_THREADS", "four"}}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "SDXL_WORKERS_THREADS");
+  }
+}
+
+TEST(Config, MissingOrMalformedFileIsAConfigError) {
+  EXPECT_THROW(load_config(std::string("/nonexistent/workers_config.json"), env_of({})), Error);
+  const std::string path = testing::TempDir() + "/broken_config.json";
+  std::ofstream(path) << "{ not json";
+  try {
+    load_config(path, env_of({}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kConfigError);
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos);
+  }
+  std::remove(path.c_str());
+}
+
+TEST(Config, ToJsonParsesBackToTheSameConfig) {
+  auto c = parse_config(nlohmann::json::parse(R"({"workers":{"main_interface":{"max_concurrent_tasks":3}}})"));
+  auto again = parse_config(to_json(c));
+  EXPECT_EQ(again.main_interface.max_concurrent_tasks, 3);
+  EXPECT_TRUE(again.warnings.empty()) << again.warnings.front();
+}
+
+}  // namespace
+}  // namespace workers
