@@ -142,7 +142,10 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
   g.original_size = parse_pair(r, "original_size");
   g.target_size = parse_pair(r, "target_size");
   if (auto crop = parse_pair(r, "crops_coords_top_left")) g.crops_coords_top_left = *crop;
-  if (r.has("clip_skip")) g.clip_skip = to_int(r, "clip_skip", 0);
+  if (auto skip = r.integer("clip_skip")) {
+    if (*skip < -2147483647 || *skip > 2147483647) r.fail("clip_skip", "is out of range");
+    g.clip_skip = static_cast<int>(*skip);
+  }
   g.clip_skip_style = r.string("clip_skip_style").value_or(g.clip_skip_style);
   g.loras = parse_list<LoraSpec>(r, "loras", parse_lora);
   g.controlnets = parse_list<ControlNetSpec>(r, "controlnets", parse_controlnet);
