@@ -54,7 +54,7 @@ DecodeResult MessageDecoder::decode_line(std::string_view line) const {
   nlohmann::json value;
   try {
     value = nlohmann::json::parse(line.begin(), line.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for huge numbers
     DecodeResult result;
     result.error = Error(ErrorCode::kInvalidRequest, std::string("line is not valid JSON: ") + e.what());
     return result;
@@ -100,6 +100,11 @@ DecodeResult MessageDecoder::decode(const nlohmann::json& value) const {
     } else {
       result.error = e;
     }
+  } catch (const nlohmann::json::exception& e) {
+    // A value no check anticipated (fuzzing finds these): still an answer, never a crash.
+    result.error = Error(ErrorCode::kInvalidRequest, std::string("malformed message: ") + e.what());
+  } catch (const std::exception& e) {
+    result.error = Error(ErrorCode::kInternalError, std::string("cannot decode the message: ") + e.what());
   }
   return result;
 }

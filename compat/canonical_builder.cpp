@@ -10,16 +10,16 @@ CanonicalBuilder::CanonicalBuilder(std::string message_type) {
   result_.message["message_type"] = std::move(message_type);
 }
 
-void CanonicalBuilder::set(const std::string& canonical, nlohmann::json value, const std::string& origin) {
-  if (!canonical.empty() && canonical[0] == '/') {
-    result_.message[nlohmann::json::json_pointer(canonical)] = std::move(value);
-    std::string dotted = canonical.substr(1);
-    std::replace(dotted.begin(), dotted.end(), '/', '.');
-    result_.field_origin[dotted] = origin;
-  } else {
-    result_.message[canonical] = std::move(value);
-    result_.field_origin[canonical] = origin;
-  }
+void CanonicalBuilder::set(const std::string& key, nlohmann::json value, const std::string& origin) {
+  result_.message[key] = std::move(value);
+  result_.field_origin[key] = origin;
+}
+
+void CanonicalBuilder::set_path(const std::string& pointer, nlohmann::json value, const std::string& origin) {
+  result_.message[nlohmann::json::json_pointer(pointer)] = std::move(value);
+  std::string dotted = pointer.substr(1);
+  std::replace(dotted.begin(), dotted.end(), '/', '.');
+  result_.field_origin[dotted] = origin;
 }
 
 bool CanonicalBuilder::has(const std::string& canonical) const {

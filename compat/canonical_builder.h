@@ -12,8 +12,10 @@ class CanonicalBuilder {
  public:
   explicit CanonicalBuilder(std::string message_type);
 
-  // Sets a top-level canonical field (or a nested one with a JSON pointer such as "/model/base").
-  void set(const std::string& canonical, nlohmann::json value, const std::string& origin);
+  // Sets the top-level field named `key`, literally (a key from the sender is never a path).
+  void set(const std::string& key, nlohmann::json value, const std::string& origin);
+  // Sets a nested canonical field by one of the translators' own constant paths ("/model/base").
+  void set_path(const std::string& pointer, nlohmann::json value, const std::string& origin);
   void warn(std::string warning) { result_.warnings.push_back(std::move(warning)); }
   bool has(const std::string& canonical) const;
   TranslatedMessage take() { return std::move(result_); }

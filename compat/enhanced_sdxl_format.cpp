@@ -150,7 +150,11 @@ TranslatedMessage EnhancedSdxlFormat::translate(const nlohmann::json& message) c
         out.warn(origin + spelled + " overrides " + it->second);
       }
       set_from[f.canonical] = origin + spelled;
-      out.set(f.canonical, *value, origin + spelled);
+      if (f.canonical[0] == '/') {
+        out.set_path(f.canonical, *value, origin + spelled);
+      } else {
+        out.set(f.canonical, *value, origin + spelled);
+      }
     }
   }
   if (const auto* cond = find_key(*payload, "Conditioning", &spelled); cond && cond->is_object()) {

@@ -63,7 +63,7 @@ TranslatedMessage FlatSeedFormat::translate_at(const nlohmann::json& params, con
     const std::string& key = it.key();
     const std::string origin = prefix + key;
     if (key == "model_id") {
-      out.set("/model/base", *it, origin);
+      out.set_path("/model/base", *it, origin);
     } else if (key == "num_inference_steps") {
       out.set("steps", *it, origin);
     } else if (key == "num_images_per_prompt") {

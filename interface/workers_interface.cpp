@@ -60,7 +60,17 @@ void WorkersInterface::initialize() {
   impl_->instructors.device->initialize();
   impl_->instructors.postprocessing->initialize();
   impl_->work.emplace(impl_->io.get_executor());
-  impl_->loop = std::thread([impl = impl_.get()] { impl->io.run(); });
+  impl_->loop = std::thread([impl = impl_.get()] {
+    // A handler that throws must not end the loop (and with it every later request).
+    for (;;) {
+      try {
+        impl->io.run();
+        return;
+      } catch (const std::exception& e) {
+        get_logger()->error("event loop handler failed, loop continues: {}", e.what());
+      }
+    }
+  });
   impl_->loop_id = impl_->loop.get_id();
   impl_->initialized = true;
 }

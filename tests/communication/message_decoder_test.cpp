@@ -186,3 +186,21 @@ TEST(MessageDecoder, ClipSkipReportsTheValueSent) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+// Found by fuzz_message_decoder: nlohmann throws out_of_range (not parse_error) for numbers
+// beyond double, which escaped the decoder and would have ended the process.
+TEST(MessageDecoder, HugeNumbersAreInvalidRequestsNotCrashes) {
+  for (const char* line : {"8888888888e88888888{", R"({"request_id":"a","message_type":"status_request","x":1e999})",
+                           R"({"request_id":"a","message_type":"inference_request","model":"m","width":1e400})"}) {
+    DecodeResult result;
+    ASSERT_NO_THROW(result = decoder().decode_line(line)) << line;
+    ASSERT_TRUE(result.error) << line;
+    EXPECT_EQ(result.error->code(), ErrorCode::kInvalidRequest) << line;
+  }
+}
+
+}  // namespace
+}  // namespace workers

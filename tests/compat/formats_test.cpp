@@ -191,3 +191,17 @@ TEST(EnhancedSdxlFormat, RecognisesCamelCasePayloads) {
 
 }  // namespace
 }  // namespace workers::compat
+
+namespace workers::compat {
+namespace {
+
+// Found by fuzz_message_decoder: a sender's key that looks like a JSON pointer was followed as
+// one, so "/a/111111111" built a 111-million-element array.
+TEST(FlatSeedFormat, KeysAreLiteralNeverPaths) {
+  auto t = FlatSeedFormat().translate({{"model_id", "m"}, {"/a/111111111", 1}});
+  EXPECT_EQ(t.message["/a/111111111"], 1);
+  EXPECT_FALSE(t.message.contains("a"));
+}
+
+}  // namespace
+}  // namespace workers::compat

@@ -120,11 +120,12 @@ TEST(ProtocolE2E, GarbageLinesAreAllAnsweredAndTheProcessSurvives) {
     if (line.find_first_not_of(" \t") == std::string::npos) line = "x";
     input += line + "\n";
   }
+  input += "8888888888e88888888{\n";  // once crashed the process (found by the fuzzer)
   input += "{\"request_id\":\"last\",\"message_type\":\"status_request\"}\n";
   auto r = run("serve", input);
   EXPECT_EQ(r.exit_code, 0);
-  ASSERT_EQ(r.lines.size(), static_cast<std::size_t>(kLines + 1));
-  for (int i = 0; i < kLines; ++i) EXPECT_EQ(parse(r.lines[i])["success"], false);
+  ASSERT_EQ(r.lines.size(), static_cast<std::size_t>(kLines + 2));
+  for (int i = 0; i <= kLines; ++i) EXPECT_EQ(parse(r.lines[i])["success"], false);
   EXPECT_EQ(parse(r.lines.back())["request_id"], "last");
 }
 
