@@ -168,3 +168,19 @@ TEST(ProtocolE2E, UnknownCommandIsAUsageError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ProtocolE2E, LogFileGetsTheLogsAndStdoutStaysJson) {
+  const std::string log = testing::TempDir() + "/e2e_workers.log";
+  std::remove(log.c_str());
+  auto r = run("serve", "{\"request_id\":\"a\",\"message_type\":\"status_request\"}\n",
+               "SDXL_WORKERS_LOG_FILE=" + log + " SDXL_WORKERS_LOG_LEVEL=debug");
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.lines.size(), 1u);
+  EXPECT_EQ(parse(r.lines[0])["request_id"], "a");
+  EXPECT_NE(slurp(log).find("intra-op threads"), std::string::npos);
+  std::remove(log.c_str());
+}
+
+}  // namespace
