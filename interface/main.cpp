@@ -1,6 +1,8 @@
 // sdxl-workers: the executable over WorkersInterface (serve, status, config).
 #include <unistd.h>
 
+#include <csignal>
+
 #include <iostream>
 
 #include "communication/envelope.h"
@@ -20,6 +22,9 @@ int fail(const workers::Error& error, bool json_on_stdout) {
 
 int main(int argc, char** argv) {
   using namespace workers;
+  // A host that closes our stdout must not kill us silently: writes fail with EPIPE instead
+  // and are logged.
+  std::signal(SIGPIPE, SIG_IGN);
   CliOptions options = parse_cli(std::vector<std::string>(argv + 1, argv + argc));
   if (!options.errors.empty()) {
     for (const auto& e : options.errors) std::cerr << "sdxl-workers: " << e << "\n";

@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include "communication/stdio_channel.h"
 #include "interface/composition.h"
@@ -123,6 +124,14 @@ int WorkersInterface::serve(int input_fd, int output_fd) {
     impl.instructors.inference->when_idle(
         [&exit_code, channel] { channel->when_flushed([&exit_code] { exit_code.set_value(0); }); });
   };
+  // SIGINT/SIGTERM end serving like EOF: stop taking work, drain, flush, exit 0.
+  boost::asio::signal_set signals(impl.io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
+    if (ec) return;
+    get_logger()->info("signal {}: draining and exiting", signal_number);
+    impl.closing = true;
+    finish();
+  });
   boost::asio::post(impl.io, [&] {
     impl.on_shutdown_message = finish;
     Channel::Handlers handlers;
@@ -137,6 +146,7 @@ int WorkersInterface::serve(int input_fd, int output_fd) {
     channel->start(std::move(handlers));
   });
   int code = exit_code.get_future().get();
+  boost::asio::post(impl.io, [&signals] { signals.cancel(); });
   shutdown();
   impl.on_shutdown_message = nullptr;
   channel->close();  // the loop has stopped: no handler can run concurrently

@@ -184,3 +184,23 @@ TEST(ProtocolE2E, LogFileGetsTheLogsAndStdoutStaysJson) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ProtocolE2E, SigtermDrainsAndExitsZero) {
+  const std::string exe = SDXL_WORKERS_EXE;
+  const std::string out = testing::TempDir() + "/e2e_sigterm.out";
+  const std::string fifo = testing::TempDir() + "/e2e_sigterm.fifo";
+  std::remove(fifo.c_str());
+  // The shell holds the FIFO's write end open, so stdin never ends: only the signal can stop it.
+  const std::string command = "cd " + testing::TempDir() + " && mkfifo '" + fifo + "' && ('" + exe + "' serve < '" +
+                              fifo + "' > '" + out + "' 2>/dev/null & pid=$!; exec 3>'" + fifo +
+                              "'; sleep 1; kill -TERM $pid; wait $pid; rc=$?; exec 3>&-; exit $rc)";
+  int status = std::system(command.c_str());
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::remove(out.c_str());
+  std::remove(fifo.c_str());
+}
+
+}  // namespace
