@@ -1,6 +1,7 @@
 // The sdxl-workers command line: a declarative table of commands and flags, parsed into CliOptions.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,9 +9,11 @@
 namespace workers {
 
 struct CliOptions {
-  std::string command;                // serve, status, config, help, version
+  std::string command;                // serve, status, config, inspect, convert, help, version
   std::optional<std::string> config;  // --config PATH (or SDXL_WORKERS_CONFIG)
-  std::vector<std::string> errors;    // unknown flags, missing values
+  std::map<std::string, std::string> values;  // other flags by name without dashes: model, output, ...
+  std::vector<std::string> errors;    // unknown flags, missing values, flags the command does not take
+  std::string value(const std::string& flag, const std::string& fallback = "") const;
 };
 
 CliOptions parse_cli(const std::vector<std::string>& args);

@@ -8,6 +8,7 @@
 #include "communication/envelope.h"
 #include "interface/cli.h"
 #include "interface/workers_interface.h"
+#include "models/io/model_tools.h"
 #include "utilities/logging.h"
 
 namespace {
@@ -46,6 +47,18 @@ int main(int argc, char** argv) {
     if (options.command == "config") {
       std::cout << to_json(config).dump(2) << std::endl;
       for (const auto& w : config.warnings) get_logger()->warn("config: {}", w);
+      return 0;
+    }
+    if (options.command == "inspect") {
+      std::cout << inspect_model(options.value("model"), options.value("config-from")).dump(2) << std::endl;
+      return 0;
+    }
+    if (options.command == "convert") {
+      ConvertOptions convert{options.value("model"), options.value("output"), options.value("dtype", "fp16"),
+                             options.value("config-from"), options.value("tokenizers")};
+      auto summary = convert_checkpoint(convert);
+      for (const auto& w : summary["warnings"]) get_logger()->warn("{}", w.get<std::string>());
+      std::cout << summary.dump(2) << std::endl;
       return 0;
     }
     WorkersInterface engine(config);

@@ -106,6 +106,9 @@ nlohmann::json unet_config(const TensorList& t, const UnetLayout& layout, Checkp
     heads_exact = heads_exact && width % 64 == 0;
     heads.push_back(std::max<std::int64_t>(1, width / 64));
   }
+  // diffusers builds the mid block with transformer_layers_per_block[-1]: the last entry must be the
+  // mid block's depth even when the last level has no attention (the refiner).
+  if (layout.mid_attention) depth.back() = count_indices(t, "mid_block.attentions.0.transformer_blocks.");
   c["block_out_channels"] = channels;
   c["down_block_types"] = down;
   c["up_block_types"] = up;
@@ -224,8 +227,16 @@ void apply_config_from(ConvertedComponent& component, const std::string& folder,
   }
   for (const auto& key : kShapeKeys.at(component.name)) {
     if (!component.config.contains(key) || !given.contains(key)) continue;
-    const auto& inferred = component.config[key];
-    if (normalised(given[key], inferred.is_array() ? inferred.size() : 0) != inferred) {
+    auto inferred = component.config[key];
+    auto stated = normalised(given[key], inferred.is_array() ? inferred.size() : 0);
+    if (key == "transformer_layers_per_block" && stated.is_array() && stated.size() == inferred.size()) {
+      // Depth is meaningless on levels without attention (the last entry also sets the mid block).
+      const auto& types = component.config["down_block_types"];
+      for (std::size_t i = 0; i + 1 < inferred.size(); ++i) {
+        if (types[i] == "DownBlock2D") stated[i] = inferred[i];
+      }
+    }
+    if (stated != inferred) {
       fail(path, "config " + file.string() + " says " + key + " = " + given[key].dump() + " but the checkpoint's tensors have " +
                      inferred.dump());
     }

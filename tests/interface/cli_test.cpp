@@ -23,7 +23,21 @@ TEST(Cli, DefaultsToHelpAndReportsMistakes) {
 }
 
 TEST(Cli, UsageListsEveryCommand) {
-  for (const char* c : {"serve", "status", "config"}) EXPECT_NE(cli_usage().find(c), std::string::npos);
+  for (const char* c : {"serve", "status", "config", "inspect", "convert"}) {
+    EXPECT_NE(cli_usage().find(c), std::string::npos);
+  }
+}
+
+TEST(Cli, ModelCommandsTakeTheirFlagsAndNeedTheRequiredOnes) {
+  auto o = parse_cli({"convert", "--model", "a.safetensors", "--output=out", "--dtype", "fp32"});
+  EXPECT_TRUE(o.errors.empty()) << o.errors.front();
+  EXPECT_EQ(o.value("model"), "a.safetensors");
+  EXPECT_EQ(o.value("output"), "out");
+  EXPECT_EQ(o.value("dtype"), "fp32");
+  EXPECT_EQ(o.value("tokenizers", "none"), "none");
+  EXPECT_EQ(parse_cli({"convert", "--model", "a"}).errors, std::vector<std::string>{"convert needs --output"});
+  EXPECT_EQ(parse_cli({"serve", "--model", "a"}).errors, std::vector<std::string>{"--model does not apply to serve"});
+  EXPECT_TRUE(parse_cli({"inspect", "--model", "m", "--config-from", "d"}).errors.empty());
 }
 
 }  // namespace
