@@ -5,7 +5,8 @@
 namespace workers {
 namespace {
 nlohmann::json to_json(const LoadedModel& m) {
-  return {{"model", m.reference}, {"component", m.component}, {"device", m.device}, {"bytes", m.bytes}};
+  return {{"model", m.reference}, {"component", m.component}, {"device", m.device}, {"bytes", m.bytes},
+          {"path", m.path},       {"layout", m.layout},       {"kind", m.kind}};
 }
 }  // namespace
 

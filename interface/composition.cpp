@@ -2,15 +2,17 @@
 
 #include "compat/request_translator.h"
 #include "devices/torch_device_manager.h"
+#include "models/managers/mapped_model_manager.h"
 #include "schedulers/managers/scheduler_name_table.h"
 
 namespace workers {
 
-Managers production_managers(const WorkersConfig&) {
+Managers production_managers(const WorkersConfig& config) {
   Managers m;
   m.device = std::make_shared<TorchDeviceManager>();
+  m.model = std::make_shared<MappedModelManager>(config.model);
   m.schedulers = std::make_shared<SchedulerNameTable>();
-  // Model loading and the SDXL pipeline are not built yet: null roles answer WORKER_UNAVAILABLE.
+  // The SDXL pipeline is not built yet: a null pipeline answers WORKER_UNAVAILABLE.
   return m;
 }
 

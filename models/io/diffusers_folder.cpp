@@ -128,6 +128,14 @@ std::vector<std::string> find_weight_files(const std::string& folder, const std:
   return files;
 }
 
+std::string sdxl_kind(const DiffusersFolder& folder) {
+  if (!folder.has_component("text_encoder") && folder.has_component("text_encoder_2")) return "sdxl-refiner";
+  if (folder.has_component("unet") && folder.component("unet").config.value("in_channels", 4) == 9) {
+    return "sdxl-inpaint";
+  }
+  return "sdxl-base";
+}
+
 DiffusersFolder DiffusersFolder::open(const std::string& root, std::string variant) {
   const fs::path index = fs::path(root) / "model_index.json";
   if (!fs::is_regular_file(index)) {

@@ -41,6 +41,9 @@ class DiffusersFolder {
   nlohmann::json model_index_;
 };
 
+// sdxl-base, sdxl-refiner (no text_encoder) or sdxl-inpaint (9-channel UNet), from the folder.
+std::string sdxl_kind(const DiffusersFolder& folder);
+
 // Weight files of one component folder, by the rules above. Throws Error(MODEL_LOAD_ERROR).
 std::vector<std::string> find_weight_files(const std::string& folder, const std::string& variant,
                                            std::string* variant_used = nullptr);

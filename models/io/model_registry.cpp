@@ -60,6 +60,12 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
   const fs::path ref(reference);
   std::vector<fs::path> candidates;
   if (ref.is_absolute()) {
+    // Refused before looking, so answers never reveal what exists outside the roots.
+    std::error_code ec;
+    const auto normal = fs::weakly_canonical(ref, ec);
+    bool allowed = false;
+    for (const auto& root : roots_) allowed = allowed || inside(ec ? ref.lexically_normal() : normal, root);
+    if (!allowed) throw_invalid(field, "\"" + reference + "\" is outside the configured model roots");
     candidates.push_back(ref);
   } else {
     for (const auto& part : ref) {

@@ -46,14 +46,6 @@ nlohmann::json tensor_summary(const std::vector<std::pair<std::string, at::Tenso
   return {{"tensors", tensors.size()}, {"parameters", parameters}, {"dtypes", dtypes}};
 }
 
-std::string kind_of_folder(const DiffusersFolder& folder) {
-  if (!folder.has_component("text_encoder") && folder.has_component("text_encoder_2")) return "sdxl-refiner";
-  if (folder.has_component("unet") && folder.component("unet").config.value("in_channels", 4) == 9) {
-    return "sdxl-inpaint";
-  }
-  return "sdxl-base";
-}
-
 void write_json(const fs::path& path, const nlohmann::json& json) {
   std::ofstream out(path);
   out << json.dump(2) << "\n";
@@ -100,7 +92,7 @@ nlohmann::json inspect_model(const std::string& path, const std::string& config_
     out["metadata"] = checkpoint.file->metadata();
   } else {
     auto folder = DiffusersFolder::open(path);
-    out["kind"] = kind_of_folder(folder);
+    out["kind"] = sdxl_kind(folder);
     for (const auto& name : folder.component_names()) {
       auto files = folder.component(name);
       std::vector<std::pair<std::string, at::Tensor>> tensors;

@@ -17,6 +17,9 @@ struct LoadedModel {
   std::string component;
   std::string device;
   std::uint64_t bytes = 0;
+  std::string path;    // resolved, inside a model root
+  std::string layout;  // diffusers, single_file
+  std::string kind;    // sdxl-base, sdxl-refiner, sdxl-inpaint
 };
 
 class ModelManager {

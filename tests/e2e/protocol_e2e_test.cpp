@@ -204,3 +204,25 @@ TEST(ProtocolE2E, SigtermDrainsAndExitsZero) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ProtocolE2E, ModelLoadResolvesInsideTheRootsAndShowsInStatus) {
+  auto r = run("serve",
+               "{\"request_id\":\"l1\",\"message_type\":\"model_load_request\",\"model\":\"tiny-sdxl\"}\n"
+               "{\"request_id\":\"l2\",\"message_type\":\"model_load_request\",\"model\":\"/etc/passwd\"}\n"
+               "{\"request_id\":\"s\",\"message_type\":\"status_request\"}\n"
+               "{\"request_id\":\"u\",\"message_type\":\"model_unload_request\",\"model\":\"tiny-sdxl\"}\n",
+               std::string("SDXL_WORKERS_MODEL_ROOTS=") + SDXL_FIXTURES_DIR);
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.lines.size(), 4u);
+  auto load = parse(r.lines[0]);
+  EXPECT_EQ(load["success"], true) << r.lines[0];
+  EXPECT_EQ(load["data"]["loaded"]["kind"], "sdxl-base");
+  EXPECT_EQ(parse(r.lines[1])["error"]["code"], "INVALID_REQUEST");
+  auto status = parse(r.lines[2]);
+  EXPECT_EQ(status["data"]["models"]["loaded"].size(), 1u);
+  EXPECT_EQ(parse(r.lines[3])["data"]["unloaded"], true);
+}
+
+}  // namespace

@@ -71,10 +71,10 @@ TEST(ModelInstructor, WithoutAManagerRefusesLoadsButReportsStatus) {
 TEST(ModelInstructor, DelegatesToTheManagerAndSumsLoadedBytes) {
   auto manager = std::make_shared<NiceMock<MockModelManager>>();
   EXPECT_CALL(*manager, load(::testing::Field(&ModelReference::model, "sdxl")))
-      .WillOnce(Return(LoadedModel{"sdxl", "base", "cpu", 10}));
+      .WillOnce(Return(LoadedModel{"sdxl", "base", "cpu", 10, "", "", ""}));
   EXPECT_CALL(*manager, unload(_)).WillOnce(Return(false));
   ON_CALL(*manager, loaded())
-      .WillByDefault(Return(std::vector<LoadedModel>{{"a", "base", "cpu", 10}, {"b", "vae", "cpu", 5}}));
+      .WillByDefault(Return(std::vector<LoadedModel>{{"a", "base", "cpu", 10, "", "", ""}, {"b", "vae", "cpu", 5, "", "", ""}}));
   ModelInstructor instructor(manager, ModelConfig{});
   EXPECT_EQ(instructor.load({"sdxl", "base"})["loaded"]["bytes"], 10);
   EXPECT_EQ(instructor.unload({"other", "base"})["unloaded"], false);

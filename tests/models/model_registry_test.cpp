@@ -59,6 +59,7 @@ TEST(ModelRegistry, RefusesEverythingOutsideTheRoots) {
             ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("outside the configured model roots"), std::string::npos) << message;
   EXPECT_EQ(code_of([&] { registry.resolve("link-out"); }, &message), ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code_of([&] { registry.resolve("/nonexistent/anywhere.safetensors"); }), ErrorCode::kInvalidRequest);
 }
 
 TEST(ModelRegistry, MissingModelsListWhatWasTried) {
