@@ -90,5 +90,13 @@ TEST(FullSizeSdxl, RefinerIsDetectedWithFourLevelsAndItsMidBlockDepth) {
   EXPECT_NO_THROW(load_single_file(file.path, kConfigs + "/sdxl-refiner"));
 }
 
+TEST(FullSizeSdxl, NineChannelUnetIsTheInpaintingModel) {
+  SparseCheckpoint file("full_sdxl_inpaint", testing_support::sdxl_base_checkpoint_shapes(9));
+  auto checkpoint = load_single_file(file.path);
+  EXPECT_EQ(checkpoint.kind, CheckpointKind::kSdxlInpaint);
+  EXPECT_EQ(checkpoint.find("unet")->config["in_channels"], 9);
+  EXPECT_EQ(checkpoint.find("unet")->config["out_channels"], 4);
+}
+
 }  // namespace
 }  // namespace workers

@@ -38,6 +38,7 @@ struct UnetSpec {
   int layers = 2;
   std::int64_t context;
   std::int64_t adm_in;
+  std::int64_t in_channels = 4;
 };
 
 void unet_resnet(Builder& b, const std::string& p, std::int64_t in, std::int64_t out, std::int64_t temb) {
@@ -73,7 +74,7 @@ void unet(Builder& b, const UnetSpec& u) {
   b.linear(P + "time_embed.2", temb, temb);
   b.linear(P + "label_emb.0.0", temb, u.adm_in);
   b.linear(P + "label_emb.0.2", temb, temb);
-  b.conv(P + "input_blocks.0.0", u.channels[0], 4, 3);
+  b.conv(P + "input_blocks.0.0", u.channels[0], u.in_channels, 3);
   std::vector<std::int64_t> skips{u.channels[0]};
   std::int64_t ch = u.channels[0];
   int index = 1;
@@ -192,9 +193,9 @@ void open_clip(Builder& b, int embedder) {
 
 }  // namespace
 
-ShapeList sdxl_base_checkpoint_shapes() {
+ShapeList sdxl_base_checkpoint_shapes(int unet_in_channels) {
   Builder b;
-  unet(b, {{320, 640, 1280}, {false, true, true}, {1, 2, 10}, 10, 2, 2048, 2816});
+  unet(b, {{320, 640, 1280}, {false, true, true}, {1, 2, 10}, 10, 2, 2048, 2816, unet_in_channels});
   vae(b);
   clip_l(b);
   open_clip(b, 1);

@@ -12,7 +12,8 @@ namespace workers::testing_support {
 
 using ShapeList = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
 
-ShapeList sdxl_base_checkpoint_shapes();     // UNet + VAE + CLIP-L + OpenCLIP bigG
+// UNet + VAE + CLIP-L + OpenCLIP bigG; unet_in_channels 9 gives the inpainting UNet.
+ShapeList sdxl_base_checkpoint_shapes(int unet_in_channels = 4);
 ShapeList sdxl_refiner_checkpoint_shapes();  // UNet + VAE + OpenCLIP bigG
 
 // Writes an F16 safetensors file with these shapes. `random` false: a sparse file (no data
