@@ -16,6 +16,7 @@
 #include "mocks/mock_model_manager.h"
 #include "mocks/mock_pipeline_manager.h"
 #include "mocks/mock_scheduler_catalog.h"
+#include "support/errors.h"
 
 namespace workers {
 namespace {
@@ -25,15 +26,7 @@ using ::testing::NiceMock;
 using ::testing::Return;
 using testing_support::Loop;
 
-ErrorCode code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return ErrorCode::kInternalError;
-}
+ErrorCode code_of(const std::function<void()>& f) { return testing_support::catch_error(f).code; }
 
 TEST(DeviceInstructor, SelectsThenAppliesAndReportsTheSelection) {
   auto manager = std::make_shared<NiceMock<MockDeviceManager>>();

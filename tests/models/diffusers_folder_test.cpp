@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "utilities/error.h"
+#include "support/errors.h"
 
 namespace workers {
 namespace {
@@ -29,14 +30,9 @@ struct Scratch {
 };
 
 std::string error_of(const std::function<void()>& f, ErrorCode expected = ErrorCode::kModelLoadError) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), expected) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
+  auto caught = testing_support::catch_error(f);
+  EXPECT_EQ(caught.code, expected) << caught.message;
+  return caught.message;
 }
 
 TEST(DiffusersFolder, ResolvesTheTinySdxlFixture) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "utilities/error.h"
+#include "support/errors.h"
 
 namespace workers {
 namespace {
@@ -18,15 +19,7 @@ ModelConfig fixture_roots() {
   return c;
 }
 
-ErrorCode code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorCode::kInternalError;
-}
+ErrorCode code_of(const std::function<void()>& f) { return testing_support::catch_error(f).code; }
 
 TEST(MappedModelManager, LoadsBothLayoutsOnceAndUnloads) {
   MappedModelManager manager(fixture_roots());

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "utilities/error.h"
+#include "support/errors.h"
 
 namespace workers {
 namespace {
@@ -30,14 +31,9 @@ struct Roots {
 };
 
 ErrorCode code_of(const std::function<void()>& f, std::string* message = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorCode::kInternalError;
+  auto caught = testing_support::catch_error(f);
+  if (message) *message = caught.message;
+  return caught.code;
 }
 
 TEST(ModelRegistry, ResolvesNamesToEitherLayout) {

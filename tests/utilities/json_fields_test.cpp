@@ -1,18 +1,12 @@
 #include "utilities/json_fields.h"
 
 #include <gtest/gtest.h>
+#include "support/errors.h"
 
 namespace workers {
 namespace {
 
-std::string field_of_failure(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.field();
-  }
-  return "";
-}
+std::string field_of_failure(const std::function<void()>& f) { return testing_support::catch_error(f).field; }
 
 TEST(FieldReader, ReadsTypedValuesAndTracksUnread) {
   auto j = nlohmann::json::parse(R"({"a":"x","b":2,"c":1.5,"d":true,"e":null,"f":["p","q"],"g":0})");
