@@ -193,12 +193,17 @@ TEST(ProtocolE2E, SigtermDrainsAndExitsZero) {
   const std::string fifo = testing::TempDir() + "/e2e_sigterm.fifo";
   std::remove(fifo.c_str());
   // The shell holds the FIFO's write end open, so stdin never ends: only the signal can stop it.
-  const std::string command = "cd " + testing::TempDir() + " && mkfifo '" + fifo + "' && ('" + exe + "' serve < '" +
-                              fifo + "' > '" + out + "' 2>/dev/null & pid=$!; exec 3>'" + fifo +
-                              "'; sleep 1; kill -TERM $pid; wait $pid; rc=$?; exec 3>&-; exit $rc)";
+  // It signals only after the server answered a status request (its loop and handler are up).
+  const std::string command =
+      "cd " + testing::TempDir() + " && mkfifo '" + fifo + "' && ('" + exe + "' serve < '" + fifo + "' > '" + out +
+      "' 2>/dev/null & pid=$!; exec 3>'" + fifo +
+      "'; echo '{\"request_id\":\"ready\",\"message_type\":\"status_request\"}' >&3; "
+      "for i in $(seq 600); do grep -q ready '" + out + "' && break; sleep 0.1; done; "
+      "kill -TERM $pid; wait $pid; rc=$?; exec 3>&-; exit $rc)";
   int status = std::system(command.c_str());
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(slurp(out).find("\"ready\""), std::string::npos);  // served before the signal
   std::remove(out.c_str());
   std::remove(fifo.c_str());
 }
