@@ -120,17 +120,9 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
   g.guidance_rescale = r.number("guidance_rescale").value_or(g.guidance_rescale);
   g.scheduler = r.string("scheduler").value_or("");
   if (const auto* options = r.object("scheduler_options")) g.scheduler_options = *options;
-  if (r.has("seed")) {
-    auto seed = r.integer("seed");  // int64 range first so -1 reads as "random"
-    if (*seed == -1) {
-      g.seed.reset();
-    } else if (*seed < 0) {
-      r.fail("seed", "must be 0 or more (or -1 for a random seed), got " + std::to_string(*seed));
-    } else {
-      g.seed = static_cast<std::uint64_t>(*seed);
-    }
-  } else {
-    r.raw("seed");
+  if (auto seed = r.integer("seed")) {  // int64 range first so -1 reads as "random"
+    if (*seed < -1) r.fail("seed", "must be 0 or more (or -1 for a random seed), got " + std::to_string(*seed));
+    if (*seed >= 0) g.seed = static_cast<std::uint64_t>(*seed);
   }
   g.batch_size = to_int(r, "batch_size", g.batch_size);
   g.init_image = r.string("init_image").value_or("");

@@ -89,17 +89,6 @@ std::vector<PrefixRule> unet_rules(const UnetLayout& l) {
   return r;
 }
 
-std::optional<MappedKey> apply_rules(const std::string& key, const std::vector<PrefixRule>& rules) {
-  const PrefixRule* best = nullptr;
-  for (const auto& rule : rules) {
-    if (key.rfind(rule.sgm, 0) == 0 && (!best || rule.sgm.size() > best->sgm.size())) best = &rule;
-  }
-  if (!best) return std::nullopt;
-  std::string rest = key.substr(best->sgm.size());
-  if (best->inner) rest = rename_inner(rest, *best->inner);
-  return MappedKey{best->diffusers + rest, KeyTransform::kNone};
-}
-
 int leading_index(const std::string& text, std::size_t at, std::size_t* end) {
   std::size_t i = at;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
@@ -159,21 +148,23 @@ UnetLayout infer_unet_layout(const std::vector<std::string>& keys) {
   return layout;
 }
 
-std::optional<MappedKey> map_unet_key(const std::string& key, const UnetLayout& layout) {
-  // Rules depend only on the layout; rebuilding per key would be wasteful on 1.7k-key files.
-  thread_local std::vector<PrefixRule> rules;
-  thread_local std::vector<bool> rules_for_attention;
-  thread_local int rules_for_levels = -1, rules_for_layers = -1;
-  thread_local bool rules_for_mid = false;
-  if (rules_for_levels != layout.levels || rules_for_layers != layout.layers_per_block ||
-      rules_for_attention != layout.attention || rules_for_mid != layout.mid_attention) {
-    rules = unet_rules(layout);
-    rules_for_levels = layout.levels;
-    rules_for_layers = layout.layers_per_block;
-    rules_for_attention = layout.attention;
-    rules_for_mid = layout.mid_attention;
+struct UnetKeyMap::Rule : PrefixRule {};
+
+UnetKeyMap::UnetKeyMap(const UnetLayout& layout) {
+  for (auto& rule : unet_rules(layout)) rules_.push_back(Rule{std::move(rule)});
+}
+
+UnetKeyMap::~UnetKeyMap() = default;
+
+std::optional<MappedKey> UnetKeyMap::map(const std::string& key) const {
+  const Rule* best = nullptr;
+  for (const auto& rule : rules_) {
+    if (key.rfind(rule.sgm, 0) == 0 && (!best || rule.sgm.size() > best->sgm.size())) best = &rule;
   }
-  return apply_rules(key, rules);
+  if (!best) return std::nullopt;
+  std::string rest = key.substr(best->sgm.size());
+  if (best->inner) rest = rename_inner(rest, *best->inner);
+  return MappedKey{best->diffusers + rest, KeyTransform::kNone};
 }
 
 std::optional<MappedKey> map_vae_key(const std::string& key, int levels) {

@@ -34,8 +34,20 @@ struct MappedKey {
   KeyTransform transform = KeyTransform::kNone;
 };
 
+// The UNet's prefix table, built once from its layout. Keys without "model.diffusion_model.";
+// nullopt: the key has no diffusers counterpart.
+class UnetKeyMap {
+ public:
+  explicit UnetKeyMap(const UnetLayout& layout);
+  ~UnetKeyMap();
+  std::optional<MappedKey> map(const std::string& key) const;
+
+ private:
+  struct Rule;
+  std::vector<Rule> rules_;
+};
+
 // Keys without their component prefix. nullopt: the key has no diffusers counterpart.
-std::optional<MappedKey> map_unet_key(const std::string& key, const UnetLayout& layout);
 std::optional<MappedKey> map_vae_key(const std::string& key, int levels);
 std::optional<MappedKey> map_open_clip_key(const std::string& key);
 

@@ -297,8 +297,9 @@ SingleFileCheckpoint load_single_file(const std::string& path, const std::string
   // UNet
   ConvertedComponent unet{"unet", {}, {}, {}};
   const auto layout = infer_unet_layout(unet_keys);
+  const UnetKeyMap unet_map(layout);
   for (const auto& key : unet_keys) {
-    if (auto mapped = map_unet_key(key, layout)) {
+    if (auto mapped = unet_map.map(key)) {
       add_converted(unet.tensors, *mapped, result.file->tensor(kUnetPrefix + key));
     } else {
       result.unmapped_keys.push_back(kUnetPrefix + key);

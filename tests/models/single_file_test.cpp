@@ -139,7 +139,8 @@ TEST(SingleFile, SdOneAndTwoAreRejectedByName) {
 
 TEST(SgmKeyMap, SdxlBaseLayoutMapsTheTrickyBlocks) {
   UnetLayout sdxl{3, 2, {false, true, true}, true};
-  auto map = [&](const std::string& k) { return map_unet_key(k, sdxl)->name; };
+  const UnetKeyMap keys(sdxl);
+  auto map = [&](const std::string& k) { return keys.map(k)->name; };
   EXPECT_EQ(map("input_blocks.3.0.op.weight"), "down_blocks.0.downsamplers.0.conv.weight");
   EXPECT_EQ(map("input_blocks.4.0.skip_connection.bias"), "down_blocks.1.resnets.0.conv_shortcut.bias");
   EXPECT_EQ(map("input_blocks.8.1.transformer_blocks.9.attn2.to_k.weight"),
@@ -153,9 +154,10 @@ TEST(SgmKeyMap, SdxlBaseLayoutMapsTheTrickyBlocks) {
 
 TEST(SgmKeyMap, RefinerLayoutHasFourLevels) {
   UnetLayout refiner{4, 2, {false, true, true, false}, true};
-  EXPECT_EQ(map_unet_key("input_blocks.9.0.op.weight", refiner)->name, "down_blocks.2.downsamplers.0.conv.weight");
-  EXPECT_EQ(map_unet_key("output_blocks.2.1.conv.weight", refiner)->name, "up_blocks.0.upsamplers.0.conv.weight");
-  EXPECT_EQ(map_unet_key("output_blocks.5.2.conv.weight", refiner)->name, "up_blocks.1.upsamplers.0.conv.weight");
+  const UnetKeyMap keys(refiner);
+  EXPECT_EQ(keys.map("input_blocks.9.0.op.weight")->name, "down_blocks.2.downsamplers.0.conv.weight");
+  EXPECT_EQ(keys.map("output_blocks.2.1.conv.weight")->name, "up_blocks.0.upsamplers.0.conv.weight");
+  EXPECT_EQ(keys.map("output_blocks.5.2.conv.weight")->name, "up_blocks.1.upsamplers.0.conv.weight");
 }
 
 TEST(SgmKeyMap, VaeAndOpenClipTables) {
