@@ -1,8 +1,8 @@
 #include "communication/message_decoder.h"
 
-#include "communication/request_parser.h"
-
 #include <optional>
+
+#include "communication/request_parser.h"
 #include "utilities/json_fields.h"
 
 namespace workers {

@@ -1,8 +1,8 @@
-// sdxl-workers: the executable over WorkersInterface (serve, status, config).
+// sdxl-workers: the executable over WorkersInterface (serve, status, config) and the model tools
+// (inspect, convert).
 #include <unistd.h>
 
 #include <csignal>
-
 #include <iostream>
 
 #include "communication/envelope.h"
