@@ -4,21 +4,32 @@
 
 namespace workers {
 
-BlockOptions down_block_options(const UNetConfig& c, std::size_t i) {
+namespace {
+
+// What every block at `level` shares: time input, attention layout, norms; `depth` is the
+// number of transformer layers per attention.
+BlockOptions level_options(const UNetConfig& c, std::size_t level, std::int64_t depth) {
   BlockOptions o;
-  o.in_channels = i == 0 ? c.block_out_channels[0] : c.block_out_channels[i - 1];
-  o.out_channels = c.block_out_channels[i];
   o.temb_channels = c.time_embedding_dim;
-  o.num_layers = c.layers_per_block[i];
-  o.cross_attention = c.down_block_types[i] == "CrossAttnDownBlock2D";
-  o.transformer.heads = c.num_attention_heads[i];
-  o.transformer.layers = c.transformer_layers_per_block[i];
-  o.transformer.cross_attention_dim = c.cross_attention_dim[i];
+  o.transformer.heads = c.num_attention_heads[level];
+  o.transformer.layers = depth;
+  o.transformer.cross_attention_dim = c.cross_attention_dim[level];
   o.transformer.linear_projection = c.use_linear_projection;
   o.transformer.upcast_attention = c.upcast_attention;
   o.groups = c.norm_num_groups;
   o.eps = c.norm_eps;
   o.output_scale_factor = c.resnet_out_scale_factor;
+  return o;
+}
+
+}  // namespace
+
+BlockOptions down_block_options(const UNetConfig& c, std::size_t i) {
+  auto o = level_options(c, i, c.transformer_layers_per_block[i]);
+  o.in_channels = i == 0 ? c.block_out_channels[0] : c.block_out_channels[i - 1];
+  o.out_channels = c.block_out_channels[i];
+  o.num_layers = c.layers_per_block[i];
+  o.cross_attention = c.down_block_types[i] == "CrossAttnDownBlock2D";
   o.add_sample_resize = i + 1 < c.block_out_channels.size();
   o.downsample_padding = c.downsample_padding;
   return o;
@@ -39,18 +50,11 @@ UNetEncoder::UNetEncoder(torch::nn::Module& owner, const UNetConfig& c) : config
   for (std::size_t i = 0; i < c.block_out_channels.size(); ++i) {
     down_blocks_->push_back(DownBlock2D(down_block_options(c, i)));
   }
-  BlockOptions mid;
-  mid.in_channels = mid.out_channels = c.block_out_channels.back();
-  mid.temb_channels = c.time_embedding_dim;
+  const auto last = c.block_out_channels.size() - 1;
+  auto mid = level_options(c, last, c.transformer_layers_per_block[last]);
+  mid.in_channels = mid.out_channels = c.block_out_channels[last];
   mid.num_layers = 1;
   mid.cross_attention = true;
-  mid.transformer.heads = c.num_attention_heads.back();
-  mid.transformer.layers = c.transformer_layers_per_block.back();
-  mid.transformer.cross_attention_dim = c.cross_attention_dim.back();
-  mid.transformer.linear_projection = c.use_linear_projection;
-  mid.transformer.upcast_attention = c.upcast_attention;
-  mid.groups = c.norm_num_groups;
-  mid.eps = c.norm_eps;
   mid.output_scale_factor = c.mid_block_scale_factor;
   mid_block_ = owner.register_module("mid_block", MidBlock2DCrossAttn(mid));
 }
@@ -108,22 +112,13 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& c) : encode
   auto output_channels = reversed[0];
   for (std::size_t i = 0; i < levels; ++i) {
     const auto down = levels - 1 - i;  // the down block this up block mirrors
-    BlockOptions o;
+    auto o = level_options(c, down, c.reverse_transformer_layers_per_block[i]);
     o.prev_output_channels = output_channels;
     output_channels = reversed[i];
     o.out_channels = output_channels;
     o.in_channels = reversed[std::min(i + 1, levels - 1)];
-    o.temb_channels = c.time_embedding_dim;
     o.num_layers = c.layers_per_block[down] + 1;
     o.cross_attention = c.up_block_types[i] == "CrossAttnUpBlock2D";
-    o.transformer.heads = c.num_attention_heads[down];
-    o.transformer.layers = c.reverse_transformer_layers_per_block[i];
-    o.transformer.cross_attention_dim = c.cross_attention_dim[down];
-    o.transformer.linear_projection = c.use_linear_projection;
-    o.transformer.upcast_attention = c.upcast_attention;
-    o.groups = c.norm_num_groups;
-    o.eps = c.norm_eps;
-    o.output_scale_factor = c.resnet_out_scale_factor;
     o.add_sample_resize = i + 1 < levels;
     up_blocks->push_back(UpBlock2D(o));
   }
