@@ -13,7 +13,7 @@ jobs="$(nproc)"
 packages=(
   build-essential cmake ccache pkg-config
   libtorch-dev libopenblas0-pthread     # Debian's reference BLAS makes libtorch ~20x slower
-  libboost-dev nlohmann-json3-dev libspdlog-dev libopencv-dev
+  libboost-dev nlohmann-json3-dev libspdlog-dev libopencv-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 
