@@ -1,0 +1,98 @@
+#include "conditioning/prompt_encoder.h"
+
+#include <algorithm>
+
+#include "conditioning/clip_skip.h"
+#include "conditioning/prompt_chunks.h"
+#include "utilities/error.h"
+
+namespace workers {
+namespace {
+
+std::vector<PromptSegment> segments_of(const std::string& text, const std::string& field, const PromptOptions& o,
+                                       std::vector<std::string>& warnings) {
+  if (!o.emphasis) return {PromptSegment{text}};
+  return parse_prompt_attention(text, field, &warnings);
+}
+
+struct EncoderRun {
+  ClipTextModel model;
+  const ClipTokenizer* tokenizer;
+  std::vector<TokenChunk> positive, negative;
+};
+
+// One encoder over its chunks: the chosen hidden state of each chunk, weighted with the mean
+// restored (A1111), concatenated along the sequence; `pooled` from the first chunk.
+at::Tensor encode_chunks(ClipTextModel& model, const std::vector<TokenChunk>& chunks, int hidden_index,
+                         at::Tensor* pooled) {
+  const auto device = model->parameters().front().device();
+  std::vector<at::Tensor> parts;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    const auto& chunk = chunks[i];
+    auto ids = torch::tensor(chunk.ids, torch::kLong).unsqueeze(0).to(device);
+    auto out = model->forward(ids);
+    const auto layers = static_cast<int>(out.hidden_states.size());
+    if (-hidden_index > layers) {
+      throw Error(ErrorCode::kInvalidRequest,
+                  "clip_skip: the text encoder has only " + std::to_string(layers - 1) + " layers", "clip_skip");
+    }
+    auto z = out.hidden_states[static_cast<std::size_t>(layers + hidden_index)];
+    const bool weighted = std::any_of(chunk.weights.begin(), chunk.weights.end(), [](float w) { return w != 1.0f; });
+    if (weighted) {
+      auto w = torch::tensor(chunk.weights, torch::kFloat).to(z.device(), z.scalar_type()).view({1, -1, 1});
+      auto original_mean = z.mean();
+      z = z * w;
+      z = z * (original_mean / z.mean());
+    }
+    parts.push_back(z);
+    if (i == 0 && pooled) *pooled = out.text_embeds.defined() ? out.text_embeds : out.pooler_output;
+  }
+  return torch::cat(parts, 1);
+}
+
+}  // namespace
+
+EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const std::string& prompt,
+                              const std::optional<std::string>& negative, const PromptOptions& options) {
+  if (!encoders.text_encoder_2 || !encoders.tokenizer_2) {
+    throw Error(ErrorCode::kInternalError, "SDXL conditioning needs text_encoder_2 and tokenizer_2");
+  }
+  EncodedPrompts result;
+  const int hidden_index = clip_hidden_state_index(options.clip_skip, options.clip_skip_style);
+  const auto positive_segments = segments_of(prompt, "prompt", options, result.warnings);
+  const bool zero_negative = !negative && options.force_zeros_for_empty_prompt;
+  const auto negative_segments =
+      segments_of(negative.value_or(""), "negative_prompt", options, result.warnings);
+
+  std::vector<EncoderRun> runs;
+  if (encoders.text_encoder) runs.push_back({encoders.text_encoder, encoders.tokenizer.get(), {}, {}});
+  runs.push_back({encoders.text_encoder_2, encoders.tokenizer_2.get(), {}, {}});
+  std::size_t chunks = 1;
+  for (auto& run : runs) {
+    if (!run.tokenizer) throw Error(ErrorCode::kInternalError, "a text encoder has no tokenizer");
+    run.positive = chunk_prompt(positive_segments, *run.tokenizer);
+    if (!zero_negative) run.negative = chunk_prompt(negative_segments, *run.tokenizer);
+    chunks = std::max({chunks, run.positive.size(), run.negative.size()});
+  }
+  std::vector<at::Tensor> positive, negative_parts;
+  for (auto& run : runs) {
+    run.positive.resize(chunks, empty_chunk(*run.tokenizer));
+    const bool last = &run == &runs.back();  // pooled text embeds come from text_encoder_2
+    positive.push_back(encode_chunks(run.model, run.positive, hidden_index, last ? &result.positive.pooled : nullptr));
+    if (!zero_negative) {
+      run.negative.resize(chunks, empty_chunk(*run.tokenizer));
+      negative_parts.push_back(
+          encode_chunks(run.model, run.negative, hidden_index, last ? &result.negative.pooled : nullptr));
+    }
+  }
+  result.positive.embeds = torch::cat(positive, -1);
+  if (zero_negative) {
+    result.negative.embeds = torch::zeros_like(result.positive.embeds);
+    result.negative.pooled = torch::zeros_like(result.positive.pooled);
+  } else {
+    result.negative.embeds = torch::cat(negative_parts, -1);
+  }
+  return result;
+}
+
+}  // namespace workers
