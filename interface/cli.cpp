@@ -9,6 +9,7 @@ struct CommandSpec {
   const char* name;
   const char* help;
   std::vector<const char*> required;  // flags the command cannot run without
+  const char* positional = nullptr;   // name of the words it takes after the flags, if any
 };
 
 const CommandSpec kCommands[] = {
@@ -17,6 +18,7 @@ const CommandSpec kCommands[] = {
     {"config", "print the effective configuration (file + environment + defaults)", {}},
     {"inspect", "print a model's kind, components, dtypes and parameter counts as JSON", {"model"}},
     {"convert", "write a single-file SDXL checkpoint out as a diffusers folder", {"model", "output"}},
+    {"tokenize", "print the CLIP token ids and tokens of TEXT as JSON", {"model"}, "TEXT"},
     {"version", "print the version", {}},
     {"help", "print this help", {}},
 };
@@ -30,12 +32,15 @@ struct FlagSpec {
 
 const FlagSpec kFlags[] = {
     {"config", "PATH", {}, "workers_config.json (default: $SDXL_WORKERS_CONFIG, else built-in defaults)"},
-    {"model", "PATH", {"inspect", "convert"}, "a diffusers folder or a single-file .safetensors checkpoint"},
+    {"model", "PATH", {"inspect", "convert", "tokenize"},
+     "a diffusers folder or a single-file .safetensors checkpoint (tokenize: a diffusers or tokenizer folder)"},
     {"output", "DIR", {"convert"}, "the diffusers folder to create (must not exist or be empty)"},
     {"dtype", "fp16|bf16|fp32", {"convert"}, "weight dtype written (default fp16)"},
     {"config-from", "DIR", {"inspect", "convert"},
      "diffusers folder whose config.json files win over the configs inferred from shapes"},
     {"tokenizers", "DIR", {"convert"}, "folder with tokenizer/ and tokenizer_2/ to copy in"},
+    {"tokenizer", "1|2", {"tokenize"}, "which tokenizer of the model (default 1; a refiner has only 2)"},
+    {"max-length", "N", {"tokenize"}, "pad and truncate to N ids (default 77); 0 = raw ids with BOS/EOS"},
 };
 
 const FlagSpec* find_flag(const std::string& name) {
@@ -94,7 +99,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
       if (!known) options.errors.push_back("unknown command " + a);
       options.command = a;
     } else {
-      options.errors.push_back("unexpected argument " + a);
+      options.arguments.push_back(a);
     }
   }
   if (options.command.empty()) options.command = "help";
@@ -112,6 +117,11 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
     for (const char* required : c.required) {
       if (!options.values.count(required)) options.errors.push_back(options.command + " needs --" + required);
     }
+    if (!c.positional) {
+      for (const auto& a : options.arguments) options.errors.push_back("unexpected argument " + a);
+    } else if (options.arguments.empty()) {
+      options.errors.push_back(options.command + " needs " + c.positional);
+    }
   }
   return options;
 }
@@ -119,7 +129,9 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
 std::string cli_usage() {
   std::string text = "usage: sdxl-workers <command> [options]\n\ncommands:\n";
   for (const auto& c : kCommands) {
-    text += "  " + std::string(c.name) + std::string(10 - std::string(c.name).size(), ' ') + c.help + "\n";
+    std::string name = c.name;
+    if (c.positional) name += std::string(" ") + c.positional;
+    text += "  " + name + std::string(name.size() < 15 ? 15 - name.size() : 1, ' ') + c.help + "\n";
   }
   text += "\noptions:\n";
   for (const auto& f : kFlags) {

@@ -1,5 +1,5 @@
 // sdxl-workers: the executable over WorkersInterface (serve, status, config) and the model tools
-// (inspect, convert).
+// (inspect, convert, tokenize).
 #include <unistd.h>
 
 #include <csignal>
@@ -59,6 +59,15 @@ int main(int argc, char** argv) {
       auto summary = convert_checkpoint(convert);
       for (const auto& w : summary["warnings"]) get_logger()->warn("{}", w.get<std::string>());
       std::cout << summary.dump(2) << std::endl;
+      return 0;
+    }
+    if (options.command == "tokenize") {
+      std::string text;
+      for (const auto& word : options.arguments) text += (text.empty() ? "" : " ") + word;
+      std::cout << tokenize_text(options.value("model"), options.value("tokenizer", "1"),
+                                 options.value("max-length", "77"), text)
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << std::endl;
       return 0;
     }
     WorkersInterface engine(config);

@@ -9,6 +9,7 @@
 #include "models/io/diffusers_folder.h"
 #include "models/io/model_registry.h"
 #include "models/io/single_file_checkpoint.h"
+#include "models/tokenizer/clip_tokenizer.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -185,6 +186,43 @@ nlohmann::json convert_checkpoint(const ConvertOptions& options) {
           {"components", written},
           {"unmapped_keys", checkpoint.unmapped_keys},
           {"warnings", warnings}};
+}
+
+nlohmann::json tokenize_text(const std::string& model, const std::string& tokenizer, const std::string& max_length,
+                             const std::string& text) {
+  if (tokenizer != "1" && tokenizer != "2") throw_invalid("tokenizer", "must be 1 or 2, got \"" + tokenizer + "\"");
+  std::size_t length = 77;
+  try {
+    std::size_t used = 0;
+    const long value = std::stol(max_length, &used);
+    if (used != max_length.size() || value < 0 || value == 1 || value > 100000) throw std::invalid_argument("range");
+    length = static_cast<std::size_t>(value);
+  } catch (const std::exception&) {
+    throw_invalid("max-length", "must be 0 or an integer from 2 to 100000, got \"" + max_length + "\"");
+  }
+  const fs::path root(model);
+  fs::path folder;
+  if (fs::exists(root / "vocab.json")) {
+    folder = root;
+  } else if (fs::exists(root / "model_index.json")) {
+    folder = root / (tokenizer == "1" ? "tokenizer" : "tokenizer_2");
+    if (!fs::exists(folder / "vocab.json")) {
+      throw Error(ErrorCode::kModelNotFound, model + " has no " + folder.filename().string() +
+                                                 "/ (a refiner has only tokenizer 2: --tokenizer 2)");
+    }
+  } else if (fs::is_regular_file(root)) {
+    throw Error(ErrorCode::kInvalidRequest,
+                model + ": a single-file checkpoint carries no tokenizer files; pass a diffusers folder or a "
+                        "folder with vocab.json and merges.txt",
+                "model");
+  } else {
+    throw Error(ErrorCode::kModelNotFound, model + ": not a diffusers folder or a tokenizer folder", "model");
+  }
+  auto clip = ClipTokenizer::load(folder.string());
+  const auto ids = clip->encode(text, length);
+  nlohmann::json tokens = nlohmann::json::array();
+  for (auto id : ids) tokens.push_back(clip->token(id));
+  return {{"ids", ids}, {"tokens", tokens}};
 }
 
 }  // namespace workers

@@ -1,4 +1,4 @@
-// What the `inspect` and `convert` commands do, behind a torch-free header so the CLI (interface/)
+// What the `inspect`, `convert` and `tokenize` commands do, behind a torch-free header so the CLI (interface/)
 // never compiles against libtorch.
 #pragma once
 
@@ -22,5 +22,11 @@ struct ConvertOptions {
 
 // Writes a diffusers folder and returns a summary. Throws Error(INVALID_REQUEST / MODEL_LOAD_ERROR).
 nlohmann::json convert_checkpoint(const ConvertOptions& options);
+
+// {"ids": [...], "tokens": [...]} of `text` with tokenizer 1 or 2 of `model` (a diffusers folder,
+// or a tokenizer folder with vocab.json). max_length > 0 pads and truncates; 0 gives raw ids with
+// BOS/EOS. Throws Error(INVALID_REQUEST / MODEL_NOT_FOUND / MODEL_LOAD_ERROR).
+nlohmann::json tokenize_text(const std::string& model, const std::string& tokenizer, const std::string& max_length,
+                             const std::string& text);
 
 }  // namespace workers

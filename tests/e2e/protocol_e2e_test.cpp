@@ -139,6 +139,24 @@ TEST(ProtocolE2E, StatusCommandPrintsDeviceInfo) {
   EXPECT_FALSE(j["data"]["device"]["backends"].empty());
 }
 
+TEST(ProtocolE2E, TokenizeCommandPrintsTheReferenceIds) {
+  std::ifstream in(std::string(SDXL_FIXTURES_DIR) + "/tokenizer_cases.json");
+  const auto cases = nlohmann::json::parse(in);
+  const auto& c = cases[1];  // mixed case and punctuation
+  const std::string model = std::string(SDXL_FIXTURES_DIR) + "/tiny-sdxl";
+  auto r = run("tokenize --model '" + model + "' --tokenizer 2 '" + c["text"].get<std::string>() + "'", "");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.lines.size(), 1u);
+  auto j = parse(r.lines[0]);
+  EXPECT_EQ(j["ids"], c["ids_77_tokenizer_2"]);
+  EXPECT_EQ(j["tokens"].size(), 77u);
+  auto raw = parse(run("tokenize --model '" + model + "/tokenizer' --max-length 0 '" + c["text"].get<std::string>() + "'", "").lines.at(0));
+  EXPECT_EQ(raw["ids"], c["ids"]);
+  auto refused = run("tokenize --model '" + model + "' --tokenizer 3 x", "");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.stderr_text.find("tokenizer: must be 1 or 2"), std::string::npos);
+}
+
 TEST(ProtocolE2E, ConfigCommandShowsEnvironmentOverrides) {
   auto r = run("config", "", "SDXL_WORKERS_THREADS=3 SDXL_WORKERS_MAX_CONCURRENT_TASKS=2");
   EXPECT_EQ(r.exit_code, 0);

@@ -23,7 +23,7 @@ TEST(Cli, DefaultsToHelpAndReportsMistakes) {
 }
 
 TEST(Cli, UsageListsEveryCommand) {
-  for (const char* c : {"serve", "status", "config", "inspect", "convert"}) {
+  for (const char* c : {"serve", "status", "config", "inspect", "convert", "tokenize TEXT"}) {
     EXPECT_NE(cli_usage().find(c), std::string::npos);
   }
 }
@@ -38,6 +38,18 @@ TEST(Cli, ModelCommandsTakeTheirFlagsAndNeedTheRequiredOnes) {
   EXPECT_EQ(parse_cli({"convert", "--model", "a"}).errors, std::vector<std::string>{"convert needs --output"});
   EXPECT_EQ(parse_cli({"serve", "--model", "a"}).errors, std::vector<std::string>{"--model does not apply to serve"});
   EXPECT_TRUE(parse_cli({"inspect", "--model", "m", "--config-from", "d"}).errors.empty());
+}
+
+TEST(Cli, TokenizeTakesTextWordsAndOnlyTokenizeDoes) {
+  auto o = parse_cli({"tokenize", "--model", "m", "a", "photo", "--tokenizer", "2", "--max-length=0"});
+  EXPECT_TRUE(o.errors.empty());
+  EXPECT_EQ(o.arguments, (std::vector<std::string>{"a", "photo"}));
+  EXPECT_EQ(o.value("tokenizer"), "2");
+  EXPECT_EQ(o.value("max-length"), "0");
+  EXPECT_EQ(parse_cli({"tokenize", "--model", "m"}).errors, std::vector<std::string>{"tokenize needs TEXT"});
+  EXPECT_EQ(parse_cli({"status", "extra"}).errors, std::vector<std::string>{"unexpected argument extra"});
+  EXPECT_EQ(parse_cli({"inspect", "--model", "m", "--tokenizer", "1"}).errors,
+            std::vector<std::string>{"--tokenizer does not apply to inspect"});
 }
 
 }  // namespace
