@@ -33,11 +33,7 @@ class DpmMultistep : public MultistepBase {
   void set_timesteps(std::int64_t steps) override {
     schedule::check_steps(steps, train_.steps);
     // clipped_idx: how many training lambdas fall below lambda_min_clipped.
-    std::int64_t clipped = 0;
-    for (double a : train_.acp) {
-      const double lambda = std::log(schedule::f32(std::sqrt(a))) - std::log(schedule::f32(std::sqrt(schedule::f32(1 - a))));
-      if (lambda < lambda_min_clipped_) ++clipped;
-    }
+    const auto clipped = clipped_steps(lambda_min_clipped_);
     std::vector<double> timesteps = grid(steps, train_.steps - clipped), sigmas;
     if (use_karras_) {
       karras(steps, timesteps, sigmas);

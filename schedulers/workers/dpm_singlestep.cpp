@@ -25,11 +25,7 @@ class DpmSinglestep : public MultistepBase {
 
   void set_timesteps(std::int64_t steps) override {
     schedule::check_steps(steps, train_.steps);
-    std::int64_t clipped = 0;
-    for (double a : train_.acp) {
-      const double lambda = std::log(schedule::f32(std::sqrt(a))) - std::log(schedule::f32(std::sqrt(schedule::f32(1 - a))));
-      if (lambda < lambda_min_clipped_) ++clipped;
-    }
+    const auto clipped = clipped_steps(lambda_min_clipped_);
     std::vector<double> timesteps, sigmas;
     auto points = schedule::linspace(0, static_cast<double>(train_.steps - 1 - clipped), steps + 1);
     for (std::int64_t i = steps; i >= 1; --i) timesteps.push_back(schedule::round_half_even(points[static_cast<std::size_t>(i)]));

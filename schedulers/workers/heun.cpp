@@ -17,11 +17,8 @@ class Heun : public SigmaBase {
   int order() const override { return 2; }
 
   void set_timesteps(std::int64_t steps) override {
-    schedule::check_steps(steps, train_.steps);
-    auto timesteps = spaced_timesteps(steps);
-    auto sigmas = interpolated(timesteps);
-    apply_ramp(steps, timesteps, sigmas, false);
-    sigmas.push_back(0.0);
+    std::vector<double> timesteps, sigmas;
+    base_schedule(steps, timesteps, sigmas);
     std::vector<double> s{sigmas.front()}, t{timesteps.front()};
     for (std::size_t i = 1; i + 1 < sigmas.size(); ++i) s.insert(s.end(), 2, sigmas[i]);
     s.push_back(sigmas.back());

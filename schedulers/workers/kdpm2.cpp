@@ -34,15 +34,12 @@ class Kdpm2 : public SigmaBase {
   int order() const override { return 2; }
 
   void set_timesteps(std::int64_t steps) override {
-    schedule::check_steps(steps, train_.steps);
-    auto timesteps = spaced_timesteps(steps);
-    auto sigmas = interpolated(timesteps);
-    apply_ramp(steps, timesteps, sigmas, true);
+    std::vector<double> timesteps, sigmas;
+    base_schedule(steps, timesteps, sigmas, true);
     const bool ramp = use_karras_ || use_exponential_;
     if (!ramp) {
       for (auto& t : timesteps) t = schedule::f32(t);
     }
-    sigmas.push_back(0.0);
     std::vector<float> S(sigmas.begin(), sigmas.end());
     const auto n = S.size();  // steps + 1
     const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -87,35 +84,23 @@ class Kdpm2 : public SigmaBase {
     const bool first = first_order();
     at::Tensor noise;
     if (ancestral_) noise = schedule::draw_noise(model_output, generator);
-    at::Tensor prev, x0;
-    if (!ancestral_) {
-      const float s = first ? sigma(k) : sigma(k - 1);
-      const float mid = first ? interpol(k + 1) : interpol(k);
-      const float next = first ? sigma(k + 1) : sigma(k);
-      x0 = x0_from(model_output, sample, first ? s : mid);
-      if (first) {
-        auto derivative = (sample - x0) / s;
-        cached_ = sample;
-        prev = sample + derivative * (mid - s);
-      } else {
-        auto derivative = (sample - x0) / mid;
-        prev = cached_ + derivative * (next - s);
-        cached_ = at::Tensor();
-      }
+    // The ancestral variant's midpoint table is shifted by one and ends at sigma_down + noise.
+    const float s = first ? sigma(k) : sigma(k - 1);
+    const float mid = ancestral_ ? (first ? interpol(k) : interpol(k - 1)) : (first ? interpol(k + 1) : interpol(k));
+    auto x0 = x0_from(model_output, sample, first ? s : mid);
+    at::Tensor prev;
+    if (first) {
+      cached_ = sample;
+      prev = sample + (sample - x0) / s * (mid - s);
     } else {
-      const float s = first ? sigma(k) : sigma(k - 1);
-      const float mid = first ? interpol(k) : interpol(k - 1);
-      x0 = x0_from(model_output, sample, first ? s : mid);
-      if (first) {
-        auto derivative = (sample - x0) / s;
-        cached_ = sample;
-        prev = sample + derivative * (mid - s);
+      const auto derivative = (sample - x0) / mid;
+      if (ancestral_) {
+        const auto i = static_cast<std::size_t>(k - 1);
+        prev = cached_ + derivative * (down_.at(i) - s) + noise * up_.at(i);
       } else {
-        auto derivative = (sample - x0) / mid;
-        prev = cached_ + derivative * (down_.at(static_cast<std::size_t>(k - 1)) - s);
-        prev = prev + noise * up_.at(static_cast<std::size_t>(k - 1));
-        cached_ = at::Tensor();
+        prev = cached_ + derivative * (sigma(k) - s);
       }
+      cached_ = at::Tensor();
     }
     ++step_index_;
     return {prev, x0};

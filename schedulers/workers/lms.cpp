@@ -28,11 +28,8 @@ class Lms : public SigmaBase {
   std::string class_name() const override { return "LMSDiscreteScheduler"; }
 
   void set_timesteps(std::int64_t steps) override {
-    schedule::check_steps(steps, train_.steps);
-    auto timesteps = spaced_timesteps(steps);
-    auto sigmas = interpolated(timesteps);
-    apply_ramp(steps, timesteps, sigmas, false);
-    sigmas.push_back(0.0);
+    std::vector<double> timesteps, sigmas;
+    base_schedule(steps, timesteps, sigmas);
     store(timesteps, sigmas, use_karras_ || use_exponential_);
     derivatives_.clear();
   }

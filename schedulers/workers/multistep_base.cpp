@@ -40,6 +40,15 @@ std::vector<double> MultistepBase::grid(std::int64_t n, std::int64_t last) const
   return t;
 }
 
+std::int64_t MultistepBase::clipped_steps(double lambda_min_clipped) const {
+  std::int64_t clipped = 0;
+  for (double a : train_.acp) {
+    const float alpha = std::sqrt(static_cast<float>(a)), sigma = std::sqrt(1.0f - static_cast<float>(a));
+    if (std::log(alpha) - std::log(sigma) < lambda_min_clipped) ++clipped;
+  }
+  return clipped;
+}
+
 void MultistepBase::karras(std::int64_t n, std::vector<double>& timesteps, std::vector<double>& sigmas) const {
   sigmas = schedule::karras_sigmas(train_sigmas_.front(), train_sigmas_.back(), n);
   timesteps.clear();

@@ -30,6 +30,8 @@ class MultistepBase : public Scheduler {
 
   // §timestep grid: linspace / leading / trailing over [0, last_timestep).
   std::vector<double> grid(std::int64_t n, std::int64_t last_timestep) const;
+  // Training steps whose log-SNR lambda is below lambda_min_clipped (cut from the grid's top).
+  std::int64_t clipped_steps(double lambda_min_clipped) const;
   // Karras sigmas from the training range and their rounded timesteps.
   void karras(std::int64_t n, std::vector<double>& timesteps, std::vector<double>& sigmas) const;
   // Training sigmas at integer timesteps (numpy interp at integers = exact values).

@@ -46,6 +46,15 @@ void SigmaBase::apply_ramp(std::int64_t steps, std::vector<double>& timesteps, s
   }
 }
 
+void SigmaBase::base_schedule(std::int64_t steps, std::vector<double>& timesteps, std::vector<double>& sigmas,
+                              bool round_timesteps) const {
+  schedule::check_steps(steps, train_.steps);
+  timesteps = spaced_timesteps(steps);
+  sigmas = interpolated(timesteps);
+  apply_ramp(steps, timesteps, sigmas, round_timesteps);
+  sigmas.push_back(0.0);
+}
+
 void SigmaBase::store(const std::vector<double>& timesteps, const std::vector<double>& sigmas, bool keep_double) {
   sigma_values_.clear();
   std::vector<double> as_double;

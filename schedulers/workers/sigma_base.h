@@ -36,6 +36,9 @@ class SigmaBase : public Scheduler {
   // `round_timesteps`: KDPM2-style rounding of the derived timesteps.
   void apply_ramp(std::int64_t steps, std::vector<double>& timesteps, std::vector<double>& sigmas,
                   bool round_timesteps, double sigma_min = 0, double sigma_max = 0) const;
+  // check_steps, spaced timesteps, interpolated sigmas, the configured ramp, and a final 0.
+  void base_schedule(std::int64_t steps, std::vector<double>& timesteps, std::vector<double>& sigmas,
+                     bool round_timesteps = false) const;
   // Stores float32 sigmas and float32 (or float64 when `keep_double`) timesteps; resets the index.
   void store(const std::vector<double>& timesteps, const std::vector<double>& sigmas, bool keep_double = false);
   float sigma(std::int64_t index) const { return sigma_values_.at(static_cast<std::size_t>(index)); }
