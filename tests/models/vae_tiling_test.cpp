@@ -93,13 +93,18 @@ TEST(AutoencoderKL, TiledEncodeMatchesUntiledOnASmoothImage) {
 TEST(AutoencoderKL, SlicedDecodeAndEncodeEqualTheBatchedRuns) {
   c10::InferenceMode inference;
   auto vae = build_vae(component_source(fixture("tiny-sdxl"), "vae"));
+  torch::manual_seed(11);
   auto z = torch::randn({3, 4, 8, 8});
   VaeRunOptions sliced;
   sliced.sliced = true;
-  // Per-sample GroupNorm makes slicing exact up to summation order.
-  EXPECT_LE(max_abs_diff(vae->decode(z, sliced), vae->decode(z)), 1e-5);
+  // Per-sample GroupNorm makes slicing exact in exact arithmetic; in fp32 the convolutions'
+  // GEMM blocking differs between batch 3 and batch 1, so ~30 chained convs differ by a few
+  // ulps: measured ≤ 3.7e-6 of the output range over 20 seeds, bound 2e-5.
+  auto batched = vae->decode(z);
+  EXPECT_LE(max_abs_diff(vae->decode(z, sliced), batched), 2e-5 * batched.abs().max().item<double>());
   auto image = torch::rand({3, 3, 64, 64}) * 2 - 1;
-  EXPECT_LE(max_abs_diff(vae->encode(image, sliced).mean, vae->encode(image).mean), 1e-5);
+  auto mean = vae->encode(image).mean;
+  EXPECT_LE(max_abs_diff(vae->encode(image, sliced).mean, mean), 2e-5 * mean.abs().max().item<double>());
 }
 
 TEST(AutoencoderKL, HalfPrecisionUpcastsWhenTheConfigForcesIt) {
