@@ -8,6 +8,7 @@
 
 #include "schedulers/managers/scheduler_factory.h"
 #include "support/tensor_checks.h"
+#include "utilities/error.h"
 
 namespace workers {
 namespace {
@@ -146,6 +147,39 @@ TEST(SchedulerBehaviour, PndmWithRungeKuttaWarmUpHasNinePlusNTimesteps) {
   ASSERT_EQ(s->timesteps().size(0), 59);
   EXPECT_EQ(s->timesteps()[0].item<double>(), 981);
   EXPECT_EQ(s->timesteps()[1].item<double>(), 971);  // 961 + T // N // 2
+}
+
+}  // namespace
+}  // namespace workers
+
+namespace workers {
+namespace {
+
+TEST(SchedulerBehaviour, LambdaClippingDropsTheNoisiestTimesteps) {
+  auto config = kSdxl;
+  config["timestep_spacing"] = "linspace";
+  auto plain = SchedulerFactory().create("DPMSolverMultistepScheduler", config);
+  config["lambda_min_clipped"] = -2.0;  // log-SNR below -2 is cut off the top of the grid
+  auto clipped = SchedulerFactory().create("DPMSolverMultistepScheduler", config);
+  plain->set_timesteps(10);
+  clipped->set_timesteps(10);
+  EXPECT_EQ(plain->timesteps()[0].item<double>(), 999);  // linspace over n + 1 points, the last (0) dropped
+  EXPECT_EQ(plain->timesteps()[9].item<double>(), 100);
+  EXPECT_LT(clipped->timesteps()[0].item<double>(), plain->timesteps()[0].item<double>());
+}
+
+TEST(SchedulerBehaviour, ExponentialSigmasAreLogUniform) {
+  auto config = kSdxl;
+  config["use_exponential_sigmas"] = true;
+  auto s = SchedulerFactory().create("EulerDiscreteScheduler", config);
+  s->set_timesteps(6);
+  const auto sigmas = s->sigmas();
+  ASSERT_EQ(sigmas.size(0), 7);
+  const double ratio = sigmas[1].item<double>() / sigmas[0].item<double>();
+  for (int i = 1; i < 5; ++i) EXPECT_NEAR(sigmas[i + 1].item<double>() / sigmas[i].item<double>(), ratio, 1e-5);
+  EXPECT_EQ(sigmas[6].item<double>(), 0.0);
+  config["use_karras_sigmas"] = true;
+  EXPECT_THROW(SchedulerFactory().create("EulerDiscreteScheduler", config), Error);
 }
 
 }  // namespace
