@@ -40,6 +40,7 @@ class Scheduler {
   // First step index to run (img2img: diffusers' set_begin_index(t_start * order)).
   void set_begin_index(std::int64_t index) { begin_index_ = index; }
   std::int64_t step_index() const { return step_index_; }
+  std::int64_t num_train_timesteps() const { return train_timesteps_; }
 
  protected:
   std::int64_t first_step_index() const { return begin_index_ < 0 ? 0 : begin_index_; }
@@ -49,6 +50,7 @@ class Scheduler {
 
   at::Tensor timesteps_;
   at::Tensor sigmas_;
+  std::int64_t train_timesteps_ = 1000;  // the config's num_train_timesteps
   std::int64_t begin_index_ = -1;  // -1: not set (diffusers' None)
   std::int64_t step_index_ = 0;
 };

@@ -6,6 +6,7 @@ namespace workers {
 
 AlphaScheduler::AlphaScheduler(const SchedulerConfig& c, const std::string& default_spacing, bool allow_zero_snr)
     : train_(schedule::train_schedule(c, {}, allow_zero_snr)) {
+  train_timesteps_ = train_.steps;
   prediction_type_ = c.choice("prediction_type", "epsilon", {"epsilon", "sample", "v_prediction"});
   spacing_ = c.choice("timestep_spacing", default_spacing, {"linspace", "leading", "trailing"});
   steps_offset_ = c.integer("steps_offset", 0, 0, train_.steps - 1);

@@ -9,6 +9,7 @@ float float_expm1(float x) { return std::expm1(x); }
 
 MultistepBase::MultistepBase(const SchedulerConfig& c, bool zero_snr_key, bool has_spacing)
     : train_(schedule::train_schedule(c, {}, zero_snr_key)) {
+  train_timesteps_ = train_.steps;
   if (zero_snr_key && c.flag("rescale_betas_zero_snr", false)) {
     // diffusers keeps the last alphas_cumprod away from 0 so sigma stays finite.
     train_.acp.back() = std::ldexp(1.0, -24);

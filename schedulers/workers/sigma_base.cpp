@@ -6,6 +6,7 @@
 namespace workers {
 
 SigmaBase::SigmaBase(const SchedulerConfig& c, const Options& o) : train_(schedule::train_schedule(c, o.betas, o.zero_snr)) {
+  train_timesteps_ = train_.steps;
   if (o.zero_snr && c.flag("rescale_betas_zero_snr", false)) {
     train_.acp.back() = std::ldexp(1.0, -24);
     train_.alphas_cumprod[-1] = train_.acp.back();
