@@ -86,42 +86,14 @@ class DpmMultistep : public MultistepBase {
 
   at::Tensor first_order(const at::Tensor& m0, const at::Tensor& x, const at::Tensor& noise) const {
     const auto t = alpha_sigma(step_index_ + 1), s = alpha_sigma(step_index_);
-    const float h = t.lambda - s.lambda;
-    if (algorithm_ == "dpmsolver++") return (t.sigma / s.sigma) * x - (t.alpha * (std::exp(-h) - 1.0f)) * m0;
-    if (algorithm_ == "dpmsolver") return (t.alpha / s.alpha) * x - (t.sigma * (std::exp(h) - 1.0f)) * m0;
-    if (algorithm_ == "sde-dpmsolver++") {
-      return (t.sigma / s.sigma * std::exp(-h)) * x + (t.alpha * (1 - std::exp(-2.0f * h))) * m0 +
-             (t.sigma * std::sqrt(1.0f - std::exp(-2 * h))) * noise;
-    }
-    return (t.alpha / s.alpha) * x - 2.0f * (t.sigma * (std::exp(h) - 1.0f)) * m0 +
-           (t.sigma * std::sqrt(std::exp(2 * h) - 1.0f)) * noise;
+    return dpm_update(algorithm_, heun_, t, s, t.lambda - s.lambda, x, m0, {}, noise);
   }
 
   at::Tensor second_order(const at::Tensor& x, const at::Tensor& noise) const {
     const auto t = alpha_sigma(step_index_ + 1), s0 = alpha_sigma(step_index_), s1 = alpha_sigma(step_index_ - 1);
     const float h = t.lambda - s0.lambda, h0 = s0.lambda - s1.lambda, r0 = h0 / h;
-    const auto& m0 = m(0);
-    const auto D1 = (1.0f / r0) * (m0 - m(1));
-    if (algorithm_ == "dpmsolver++") {
-      const float c = t.alpha * (std::exp(-h) - 1.0f);
-      if (!heun_) return (t.sigma / s0.sigma) * x - c * m0 - (0.5f * c) * D1;
-      return (t.sigma / s0.sigma) * x - c * m0 + (t.alpha * ((std::exp(-h) - 1.0f) / h + 1.0f)) * D1;
-    }
-    if (algorithm_ == "dpmsolver") {
-      const float c = t.sigma * (std::exp(h) - 1.0f);
-      if (!heun_) return (t.alpha / s0.alpha) * x - c * m0 - (0.5f * c) * D1;
-      return (t.alpha / s0.alpha) * x - c * m0 - (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1;
-    }
-    if (algorithm_ == "sde-dpmsolver++") {
-      const float c = t.alpha * (1 - std::exp(-2.0f * h));
-      const auto base = (t.sigma / s0.sigma * std::exp(-h)) * x + c * m0;
-      const auto d = heun_ ? (t.alpha * ((1.0f - std::exp(-2.0f * h)) / (-2.0f * h) + 1.0f)) * D1 : (0.5f * c) * D1;
-      return base + d + (t.sigma * std::sqrt(1.0f - std::exp(-2 * h))) * noise;
-    }
-    const float c = t.sigma * (std::exp(h) - 1.0f);
-    const auto base = (t.alpha / s0.alpha) * x - 2.0f * c * m0;
-    const auto d = heun_ ? 2.0f * (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1 : c * D1;
-    return base - d + (t.sigma * std::sqrt(std::exp(2 * h) - 1.0f)) * noise;
+    const auto D1 = (1.0f / r0) * (m(0) - m(1));
+    return dpm_update(algorithm_, heun_, t, s0, h, x, m(0), D1, noise);
   }
 
   at::Tensor third_order(const at::Tensor& x) const {

@@ -32,9 +32,8 @@ class DpmSde : public SigmaBase {
       mids.push_back(schedule::sigma_to_t(std::exp(-(a + (b - a) * 0.5)), log_sigmas_));
     }
     sigmas.push_back(0.0);
-    std::vector<double> s{sigmas.front()}, t{timesteps.front()};
-    for (std::size_t i = 1; i + 1 < sigmas.size(); ++i) s.insert(s.end(), 2, sigmas[i]);
-    s.push_back(sigmas.back());
+    const auto s = repeat_inner(sigmas);
+    std::vector<double> t{timesteps.front()};
     for (std::size_t i = 1; i < timesteps.size(); ++i) {
       t.push_back(mids[i - 1]);
       t.push_back(timesteps[i]);

@@ -99,35 +99,17 @@ class DpmSinglestep : public MultistepBase {
 
   const at::Tensor& m(int back) const { return outputs_[outputs_.size() - 1 - static_cast<std::size_t>(back)]; }
 
+  // Both integrate from the sample cached at the cycle's order-1 step.
   at::Tensor first_order(const at::Tensor& noise) const {
     const auto t = alpha_sigma(step_index_ + 1), s = alpha_sigma(step_index_);
-    const float h = t.lambda - s.lambda;
-    const auto& x = cached_;
-    if (algorithm_ == "dpmsolver++") return (t.sigma / s.sigma) * x - (t.alpha * (std::exp(-h) - 1.0f)) * m(0);
-    if (algorithm_ == "dpmsolver") return (t.alpha / s.alpha) * x - (t.sigma * (std::exp(h) - 1.0f)) * m(0);
-    return (t.sigma / s.sigma * std::exp(-h)) * x + (t.alpha * (1 - std::exp(-2.0f * h))) * m(0) +
-           (t.sigma * std::sqrt(1.0f - std::exp(-2 * h))) * noise;
+    return dpm_update(algorithm_, heun_, t, s, t.lambda - s.lambda, cached_, m(0), {}, noise);
   }
 
   at::Tensor second_order(const at::Tensor& noise) const {
     const auto t = alpha_sigma(step_index_ + 1), s0 = alpha_sigma(step_index_), s1 = alpha_sigma(step_index_ - 1);
     const float h = t.lambda - s1.lambda, h0 = s0.lambda - s1.lambda, r0 = h0 / h;
-    const auto& D0 = m(1);
     const auto D1 = (1.0f / r0) * (m(0) - m(1));
-    const auto& x = cached_;
-    if (algorithm_ == "dpmsolver++") {
-      const float c = t.alpha * (std::exp(-h) - 1.0f);
-      if (!heun_) return (t.sigma / s1.sigma) * x - c * D0 - (0.5f * c) * D1;
-      return (t.sigma / s1.sigma) * x - c * D0 + (t.alpha * ((std::exp(-h) - 1.0f) / h + 1.0f)) * D1;
-    }
-    if (algorithm_ == "dpmsolver") {
-      const float c = t.sigma * (std::exp(h) - 1.0f);
-      if (!heun_) return (t.alpha / s1.alpha) * x - c * D0 - (0.5f * c) * D1;
-      return (t.alpha / s1.alpha) * x - c * D0 - (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1;
-    }
-    const float c = t.alpha * (1 - std::exp(-2.0f * h));
-    const auto d = heun_ ? (t.alpha * ((1.0f - std::exp(-2.0f * h)) / (-2.0f * h) + 1.0f)) * D1 : (0.5f * c) * D1;
-    return (t.sigma / s1.sigma * std::exp(-h)) * x + c * D0 + d + (t.sigma * std::sqrt(1.0f - std::exp(-2 * h))) * noise;
+    return dpm_update(algorithm_, heun_, t, s1, h, cached_, m(1), D1, noise);
   }
 
   at::Tensor third_order() const {

@@ -19,9 +19,8 @@ class Heun : public SigmaBase {
   void set_timesteps(std::int64_t steps) override {
     std::vector<double> timesteps, sigmas;
     base_schedule(steps, timesteps, sigmas);
-    std::vector<double> s{sigmas.front()}, t{timesteps.front()};
-    for (std::size_t i = 1; i + 1 < sigmas.size(); ++i) s.insert(s.end(), 2, sigmas[i]);
-    s.push_back(sigmas.back());
+    const auto s = repeat_inner(sigmas);
+    std::vector<double> t{timesteps.front()};
     for (std::size_t i = 1; i < timesteps.size(); ++i) t.insert(t.end(), 2, timesteps[i]);
     store(t, s);
     first_order_ = true;

@@ -5,8 +5,6 @@
 
 namespace workers {
 
-float float_expm1(float x) { return std::expm1(x); }
-
 MultistepBase::MultistepBase(const SchedulerConfig& c, bool zero_snr_key, bool has_spacing)
     : train_(schedule::train_schedule(c, {}, zero_snr_key)) {
   train_timesteps_ = train_.steps;
@@ -91,6 +89,37 @@ at::Tensor MultistepBase::to_epsilon(const at::Tensor& model_output, const at::T
   if (prediction_type_ == "epsilon") return model_output;
   if (prediction_type_ == "sample") return (sample - s.alpha * model_output) / s.sigma;
   return s.alpha * model_output + s.sigma * sample;
+}
+
+at::Tensor MultistepBase::dpm_update(const std::string& algorithm, bool heun, const AlphaSigma& t,
+                                     const AlphaSigma& s, float h, const at::Tensor& x, const at::Tensor& D0,
+                                     const at::Tensor& D1, const at::Tensor& noise) const {
+  const bool second = D1.defined();
+  if (algorithm == "dpmsolver++") {
+    const float c = t.alpha * (std::exp(-h) - 1.0f);
+    auto out = (t.sigma / s.sigma) * x - c * D0;
+    if (!second) return out;
+    return heun ? out + (t.alpha * ((std::exp(-h) - 1.0f) / h + 1.0f)) * D1 : out - (0.5f * c) * D1;
+  }
+  if (algorithm == "dpmsolver") {
+    const float c = t.sigma * (std::exp(h) - 1.0f);
+    auto out = (t.alpha / s.alpha) * x - c * D0;
+    if (!second) return out;
+    return heun ? out - (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1 : out - (0.5f * c) * D1;
+  }
+  if (algorithm == "sde-dpmsolver++") {
+    const float c = t.alpha * (1 - std::exp(-2.0f * h));
+    auto out = (t.sigma / s.sigma * std::exp(-h)) * x + c * D0;
+    if (second) {
+      out = out + (heun ? (t.alpha * ((1.0f - std::exp(-2.0f * h)) / (-2.0f * h) + 1.0f)) * D1 : (0.5f * c) * D1);
+    }
+    return out + (t.sigma * std::sqrt(1.0f - std::exp(-2 * h))) * noise;
+  }
+  // sde-dpmsolver
+  const float c = t.sigma * (std::exp(h) - 1.0f);
+  auto out = (t.alpha / s.alpha) * x - 2.0f * c * D0;
+  if (second) out = out - (heun ? 2.0f * (t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f)) * D1 : c * D1);
+  return out + (t.sigma * std::sqrt(std::exp(2 * h) - 1.0f)) * noise;
 }
 
 at::Tensor MultistepBase::add_noise(const at::Tensor& original, const at::Tensor& noise, double timestep) const {

@@ -41,6 +41,12 @@ class MultistepBase : public Scheduler {
 
   AlphaSigma alpha_sigma(std::int64_t index) const;
   at::Tensor to_x0(const at::Tensor& model_output, const at::Tensor& sample, const AlphaSigma& s) const;
+  // DPM-Solver(++) update of `x` (at sigma `s`) to sigma `t`, h = lambda_t - lambda_s:
+  // first order when D1 is undefined, else second order (midpoint or heun). `noise` is used by
+  // the sde-* algorithms. Shared by the multistep and singlestep solvers (only their anchors differ).
+  at::Tensor dpm_update(const std::string& algorithm, bool heun, const AlphaSigma& t, const AlphaSigma& s, float h,
+                        const at::Tensor& x, const at::Tensor& D0, const at::Tensor& D1,
+                        const at::Tensor& noise) const;
   at::Tensor to_epsilon(const at::Tensor& model_output, const at::Tensor& sample, const AlphaSigma& s) const;
   // Python index semantics: first use of step_index after set_timesteps.
   void begin_step() {
@@ -60,7 +66,5 @@ class MultistepBase : public Scheduler {
   bool use_karras_ = false;
   bool started_ = false;
 };
-
-float float_expm1(float x);
 
 }  // namespace workers

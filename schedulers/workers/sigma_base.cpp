@@ -56,6 +56,13 @@ void SigmaBase::base_schedule(std::int64_t steps, std::vector<double>& timesteps
   sigmas.push_back(0.0);
 }
 
+std::vector<double> SigmaBase::repeat_inner(const std::vector<double>& v) {
+  std::vector<double> out{v.front()};
+  for (std::size_t i = 1; i + 1 < v.size(); ++i) out.insert(out.end(), 2, v[i]);
+  if (v.size() > 1) out.push_back(v.back());
+  return out;
+}
+
 void SigmaBase::store(const std::vector<double>& timesteps, const std::vector<double>& sigmas, bool keep_double) {
   sigma_values_.clear();
   std::vector<double> as_double;

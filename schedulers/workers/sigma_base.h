@@ -41,6 +41,8 @@ class SigmaBase : public Scheduler {
                      bool round_timesteps = false) const;
   // Stores float32 sigmas and float32 (or float64 when `keep_double`) timesteps; resets the index.
   void store(const std::vector<double>& timesteps, const std::vector<double>& sigmas, bool keep_double = false);
+  // Two model calls per step: [v0, v1, v1, ..., v_{n-2}, v_{n-2}, v_{n-1}].
+  static std::vector<double> repeat_inner(const std::vector<double>& values);
   float sigma(std::int64_t index) const { return sigma_values_.at(static_cast<std::size_t>(index)); }
   void ensure_started(double timestep);
   at::Tensor x0_from(const at::Tensor& model_output, const at::Tensor& sample, float sigma_input) const;

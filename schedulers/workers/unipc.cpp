@@ -47,7 +47,7 @@ class UniPc : public MultistepBase {
                                    disable_corrector_.end();
     const auto s = alpha_sigma(step_index_);
     auto converted = predict_x0_ ? to_x0(model_output, sample, s) : to_epsilon(model_output, sample, s);
-    auto x = use_corrector ? corrector(converted, sample) : sample;
+    auto x = use_corrector ? corrector(converted) : sample;
     for (std::size_t i = 0; i + 1 < outputs_.size(); ++i) outputs_[i] = outputs_[i + 1];
     outputs_.back() = converted;
     auto order = lower_order_final_ ? std::min(order_, timesteps_.size(0) - step_index_) : order_;
@@ -133,7 +133,7 @@ class UniPc : public MultistepBase {
     return out.to(x.scalar_type());
   }
 
-  at::Tensor corrector(const at::Tensor& model_t, const at::Tensor& this_sample) const {
+  at::Tensor corrector(const at::Tensor& model_t) const {
     const auto order = this_order_;
     const auto t = alpha_sigma(step_index_), s0 = alpha_sigma(step_index_ - 1);
     const float h = t.lambda - s0.lambda;
@@ -159,7 +159,6 @@ class UniPc : public MultistepBase {
     } else {
       out = t.alpha / s0.alpha * x - t.sigma * c.h_phi_1 * m0 - t.sigma * c.B_h * res;
     }
-    (void)this_sample;
     return out.to(x.scalar_type());
   }
 
