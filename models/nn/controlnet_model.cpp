@@ -40,12 +40,9 @@ ControlNetModelImpl::ControlNetModelImpl(const UNetConfig& c) : encoder(*this, c
       "controlnet_cond_embedding",
       ControlNetConditioningEmbedding(c.block_out_channels[0], c.conditioning_channels,
                                       c.conditioning_embedding_out_channels));
-  // One zero conv per UNet skip: conv_in's, then each resnet (+ downsampler) of each level.
-  controlnet_down_blocks = register_module("controlnet_down_blocks", torch::nn::ModuleList(conv1(c.block_out_channels[0])));
-  for (std::size_t i = 0; i < c.block_out_channels.size(); ++i) {
-    const auto layers = c.layers_per_block[i] + (i + 1 < c.block_out_channels.size() ? 1 : 0);
-    for (std::int64_t l = 0; l < layers; ++l) controlnet_down_blocks->push_back(conv1(c.block_out_channels[i]));
-  }
+  // One zero conv per UNet skip state.
+  controlnet_down_blocks = register_module("controlnet_down_blocks", torch::nn::ModuleList());
+  for (auto channels : encoder.skip_channels()) controlnet_down_blocks->push_back(conv1(channels));
   controlnet_mid_block = register_module("controlnet_mid_block", conv1(c.block_out_channels.back()));
 }
 

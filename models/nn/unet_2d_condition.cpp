@@ -59,12 +59,14 @@ UNetEncoder::UNetEncoder(torch::nn::Module& owner, const UNetConfig& c) : config
   mid_block_ = owner.register_module("mid_block", MidBlock2DCrossAttn(mid));
 }
 
-std::size_t UNetEncoder::skip_count() const {
-  std::size_t n = 1;  // conv_in
-  for (std::size_t i = 0; i < config_.block_out_channels.size(); ++i) {
-    n += static_cast<std::size_t>(config_.layers_per_block[i]) + (i + 1 < config_.block_out_channels.size() ? 1 : 0);
+std::vector<std::int64_t> UNetEncoder::skip_channels() const {
+  const auto& c = config_;
+  std::vector<std::int64_t> out{c.block_out_channels[0]};
+  for (std::size_t i = 0; i < c.block_out_channels.size(); ++i) {
+    const auto states = c.layers_per_block[i] + (i + 1 < c.block_out_channels.size() ? 1 : 0);
+    out.insert(out.end(), static_cast<std::size_t>(states), c.block_out_channels[i]);
   }
-  return n;
+  return out;
 }
 
 at::Tensor UNetEncoder::embed(const at::Tensor& timestep, std::int64_t batch, const at::Tensor& text_embeds,

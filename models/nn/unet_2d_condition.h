@@ -36,7 +36,10 @@ class UNetEncoder {
                           std::vector<at::Tensor>& skips);
 
   const UNetConfig& config() const { return config_; }
-  std::size_t skip_count() const;  // number of skip states = ControlNet down residuals
+  // Channels of each skip state, in order (conv_in's, then each resnet and downsampler):
+  // one ControlNet down residual (and zero conv) per entry.
+  std::vector<std::int64_t> skip_channels() const;
+  std::size_t skip_count() const { return skip_channels().size(); }
 
  private:
   UNetConfig config_;
