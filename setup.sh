@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SDXL Workers set-up: installs what is missing (Debian 12 packages only), builds, then
-#   ./setup.sh run    runs the main job (today: sdxl-workers status, device info)
+#   ./setup.sh run    runs the main job: generates outputs/tiny-astronaut.png with the bundled tiny
+#                     random test model (a real SDXL checkpoint: see README)
 #   ./setup.sh test   runs every test (ctest)
 # Idempotent and quiet: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
@@ -77,8 +78,10 @@ check_blas
 build
 case "$mode" in
   run)
-    say "sdxl-workers status"
-    "$build_dir/interface/sdxl-workers" status
+    say "generating outputs/tiny-astronaut.png with the bundled tiny *random* test model"
+    "$build_dir/interface/sdxl-workers" generate --model tests/fixtures/tiny-sdxl \
+      --prompt "a photo of an astronaut riding a horse on mars" --negative-prompt "blurry, low quality" \
+      --steps 20 --seed 42 --output outputs/tiny-astronaut.png
     ;;
   test)
     say "running the tests"

@@ -44,7 +44,9 @@ nlohmann::json make_progress(const std::string& request_id, const ProgressUpdate
   j["step"] = update.step;
   j["total"] = update.total;
   j["elapsed"] = elapsed;
-  if (update.step > 0 && update.total >= update.step) {
+  if (j.contains("eta")) {
+    // The worker's own estimate (from its step times, without loading) wins.
+  } else if (update.step > 0 && update.total >= update.step) {
     j["eta"] = elapsed / update.step * (update.total - update.step);
   } else {
     j["eta"] = nullptr;

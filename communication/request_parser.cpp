@@ -31,6 +31,7 @@ void parse_model(FieldReader& r, ModelSuite& suite) {
   suite.base = m.string("base").value_or("");
   suite.refiner = m.string("refiner").value_or("");
   suite.vae = m.string("vae").value_or("");
+  suite.config_from = m.string("config_from").value_or("");
   if (!m.unread().empty()) m.fail(m.unread().front().substr(6), "unknown model component");
 }
 
@@ -134,6 +135,9 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
   g.original_size = parse_pair(r, "original_size");
   g.target_size = parse_pair(r, "target_size");
   if (auto crop = parse_pair(r, "crops_coords_top_left")) g.crops_coords_top_left = *crop;
+  g.negative_original_size = parse_pair(r, "negative_original_size");
+  g.negative_target_size = parse_pair(r, "negative_target_size");
+  g.negative_crops_coords_top_left = parse_pair(r, "negative_crops_coords_top_left");
   if (auto skip = r.integer("clip_skip")) {
     if (*skip < -2147483647 || *skip > 2147483647) r.fail("clip_skip", "is out of range");
     g.clip_skip = static_cast<int>(*skip);

@@ -54,24 +54,37 @@ at::Tensor encode_chunks(ClipTextModel& model, const std::vector<TokenChunk>& ch
 
 EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const std::string& prompt,
                               const std::optional<std::string>& negative, const PromptOptions& options) {
+  return encode_prompts(encoders, PromptTexts{prompt, std::nullopt, negative, std::nullopt}, options);
+}
+
+EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const PromptTexts& texts,
+                              const PromptOptions& options) {
   if (!encoders.text_encoder_2 || !encoders.tokenizer_2) {
     throw Error(ErrorCode::kInternalError, "SDXL conditioning needs text_encoder_2 and tokenizer_2");
   }
   EncodedPrompts result;
   const int hidden_index = clip_hidden_state_index(options.clip_skip, options.clip_skip_style);
-  const auto positive_segments = segments_of(prompt, "prompt", options, result.warnings);
-  const bool zero_negative = !negative && options.force_zeros_for_empty_prompt;
-  const auto negative_segments =
-      segments_of(negative.value_or(""), "negative_prompt", options, result.warnings);
+  const bool zero_negative = !texts.negative && options.force_zeros_for_empty_prompt;
+  const std::string negative = texts.negative.value_or("");
 
   std::vector<EncoderRun> runs;
   if (encoders.text_encoder) runs.push_back({encoders.text_encoder, encoders.tokenizer.get(), {}, {}});
   runs.push_back({encoders.text_encoder_2, encoders.tokenizer_2.get(), {}, {}});
   std::size_t chunks = 1;
-  for (auto& run : runs) {
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    auto& run = runs[i];
     if (!run.tokenizer) throw Error(ErrorCode::kInternalError, "a text encoder has no tokenizer");
-    run.positive = chunk_prompt(positive_segments, *run.tokenizer);
-    if (!zero_negative) run.negative = chunk_prompt(negative_segments, *run.tokenizer);
+    const bool second = i == 1;  // text_encoder_2 of a base model reads prompt_2 / negative_prompt_2
+    run.positive = chunk_prompt(
+        segments_of(second ? texts.prompt_2.value_or(texts.prompt) : texts.prompt,
+                    second && texts.prompt_2 ? "prompt_2" : "prompt", options, result.warnings),
+        *run.tokenizer);
+    if (!zero_negative) {
+      const bool own = second && texts.negative_2;
+      run.negative = chunk_prompt(segments_of(own ? *texts.negative_2 : negative,
+                                              own ? "negative_prompt_2" : "negative_prompt", options, result.warnings),
+                                  *run.tokenizer);
+    }
     chunks = std::max({chunks, run.positive.size(), run.negative.size()});
   }
   std::vector<at::Tensor> positive, negative_parts;
@@ -92,6 +105,12 @@ EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const std::strin
   } else {
     result.negative.embeds = torch::cat(negative_parts, -1);
   }
+  // Both encoders parse the same text: report each finding once.
+  std::vector<std::string> unique;
+  for (auto& w : result.warnings) {
+    if (std::find(unique.begin(), unique.end(), w) == unique.end()) unique.push_back(std::move(w));
+  }
+  result.warnings = std::move(unique);
   return result;
 }
 

@@ -8,16 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "models/nn/clip_text_model.h"
-#include "models/tokenizer/clip_tokenizer.h"
+#include "models/nn/sdxl_text_encoders.h"
 
 namespace workers {
-
-struct SdxlTextEncoders {
-  ClipTextModel text_encoder{nullptr};  // CLIP-L; null for a refiner
-  ClipTextModel text_encoder_2{nullptr};
-  std::shared_ptr<const ClipTokenizer> tokenizer, tokenizer_2;
-};
 
 struct PromptOptions {
   std::optional<int> clip_skip;                // see conditioning/clip_skip.h
@@ -37,9 +30,22 @@ struct EncodedPrompts {
   std::vector<std::string> warnings;  // unbalanced brackets, ...
 };
 
+// The texts of one request as diffusers' encode_prompt takes them: `prompt_2` / `negative_2` go to
+// text_encoder_2 (nullopt: the same as `prompt` / `negative`). A refiner (text_encoder_2 only)
+// reads `prompt` / `negative`, as diffusers' zip of prompts with the refiner's one tokenizer does.
+struct PromptTexts {
+  std::string prompt;
+  std::optional<std::string> prompt_2;
+  std::optional<std::string> negative;
+  std::optional<std::string> negative_2;
+};
+
 // `negative`: nullopt = no negative prompt (zeros when force_zeros_for_empty_prompt, as
 // diffusers' SDXL pipelines). Positive and negative get the same chunk count (the shorter is
 // padded with empty-prompt chunks). Errors: INVALID_PROMPT (weights), INVALID_REQUEST (clip_skip).
+EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const PromptTexts& texts,
+                              const PromptOptions& options = {});
+// The same prompt for both encoders.
 EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const std::string& prompt,
                               const std::optional<std::string>& negative, const PromptOptions& options = {});
 

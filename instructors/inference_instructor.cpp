@@ -3,8 +3,12 @@
 namespace workers {
 
 InferenceInstructor::InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<JobQueue> queue,
-                                         MainInterfaceConfig config)
-    : pipeline_(std::move(pipeline)), queue_(std::move(queue)), config_(config), seeds_(std::random_device{}()) {}
+                                         MainInterfaceConfig config, OutputStage outputs)
+    : pipeline_(std::move(pipeline)),
+      queue_(std::move(queue)),
+      config_(config),
+      outputs_(std::move(outputs)),
+      seeds_(std::random_device{}()) {}
 
 void InferenceInstructor::submit(GenerationRequest request, JobCallbacks callbacks) {
   if (!pipeline_) {
@@ -27,8 +31,27 @@ void InferenceInstructor::submit(GenerationRequest request, JobCallbacks callbac
     if (!result.data.contains("seed")) result.data["seed"] = seed;
     done(std::move(result));
   };
-  job.work = [pipeline = pipeline_, request = std::move(request)](const JobContext& context) {
-    return pipeline->generate(request, context);
+  job.work = [pipeline = pipeline_, outputs = outputs_, request = std::move(request)](const JobContext& context) {
+    auto result = pipeline->generate(request, context);
+    context.check_cancelled();  // a job cancelled during its last step writes nothing
+    if (outputs) outputs(request, result);
+    return result;
+  };
+  queue_->submit(std::move(job));
+}
+
+void InferenceInstructor::submit_task(const std::string& request_id, std::function<nlohmann::json()> work,
+                                      JobCallbacks callbacks) {
+  Job job;
+  job.id = request_id;
+  job.timeout_seconds = config_.task_timeout;
+  job.on_progress = std::move(callbacks.on_progress);
+  job.on_failed = std::move(callbacks.on_failed);
+  job.on_done = std::move(callbacks.on_done);
+  job.work = [work = std::move(work)](const JobContext&) {
+    GenerationResult result;
+    result.data = work();
+    return result;
   };
   queue_->submit(std::move(job));
 }

@@ -19,15 +19,22 @@ struct JobCallbacks {
   std::function<void(const Error&)> on_failed;
 };
 
+// Runs on the compute thread after a successful generation: turns result.images into
+// data.assets (the PostprocessingInstructor's finish).
+using OutputStage = std::function<void(const GenerationRequest&, GenerationResult&)>;
+
 class InferenceInstructor {
  public:
   // `pipeline` may be null while no generation pipeline is built into this binary.
   InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<JobQueue> queue,
-                      MainInterfaceConfig config);
+                      MainInterfaceConfig config, OutputStage outputs = nullptr);
 
   // Queues the job (call on the io thread). A request without a seed gets a random one, reported
   // in the response's data.seed. Throws Error (WORKER_UNAVAILABLE, QUEUE_FULL, INVALID_REQUEST).
   void submit(GenerationRequest request, JobCallbacks callbacks);
+  // Queues other blocking work (model loads) on the compute threads, with the configured
+  // task_timeout; `work` returns the response's data or throws Error.
+  void submit_task(const std::string& request_id, std::function<nlohmann::json()> work, JobCallbacks callbacks);
   JobState cancel(const std::string& request_id) { return queue_->cancel(request_id); }
   void when_idle(std::function<void()> done) { queue_->when_idle(std::move(done)); }
   void stop() { queue_->stop(); }
@@ -37,6 +44,7 @@ class InferenceInstructor {
   std::shared_ptr<PipelineManager> pipeline_;
   std::shared_ptr<JobQueue> queue_;
   MainInterfaceConfig config_;
+  OutputStage outputs_;
   std::mt19937_64 seeds_;
 };
 

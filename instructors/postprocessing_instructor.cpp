@@ -6,7 +6,17 @@
 
 namespace workers {
 
-PostprocessingInstructor::PostprocessingInstructor(PostprocessingConfig config) : config_(std::move(config)) {}
+PostprocessingInstructor::PostprocessingInstructor(PostprocessingConfig config)
+    : config_(std::move(config)), writer_(config_.output_root) {}
+
+void PostprocessingInstructor::finish(const GenerationRequest& request, GenerationResult& result) const {
+  AssetOptions options;
+  options.name = request.request_id;
+  options.format = request.output_format;
+  options.return_base64 = request.return_base64;
+  result.data["assets"] = writer_.write(result.images, result.metadata, options);
+  result.images.clear();
+}
 
 void PostprocessingInstructor::initialize() {
   std::error_code ec;

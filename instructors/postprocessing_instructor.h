@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inference/managers/pipeline_manager.h"
+#include "postprocessing/asset_writer.h"
 #include "utilities/config.h"
 
 namespace workers {
@@ -16,9 +18,13 @@ class PostprocessingInstructor {
   // throws Error(CONFIG_ERROR) otherwise.
   void initialize();
   nlohmann::json status() const;
+  // Encodes result.images (format, base64 and file name from the request) into
+  // result.data["assets"] and drops the pixels. Runs on the compute thread.
+  void finish(const GenerationRequest& request, GenerationResult& result) const;
 
  private:
   PostprocessingConfig config_;
+  AssetWriter writer_;
 };
 
 }  // namespace workers

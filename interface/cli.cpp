@@ -19,28 +19,53 @@ const CommandSpec kCommands[] = {
     {"inspect", "print a model's kind, components, dtypes and parameter counts as JSON", {"model"}},
     {"convert", "write a single-file SDXL checkpoint out as a diffusers folder", {"model", "output"}},
     {"tokenize", "print the CLIP token ids and tokens of TEXT as JSON", {"model"}, "TEXT"},
+    {"generate", "generate images (text2img, img2img, inpaint, base + refiner) with a progress bar",
+     {"model", "prompt", "output"}},
     {"version", "print the version", {}},
     {"help", "print this help", {}},
 };
 
 struct FlagSpec {
-  const char* name;  // without dashes
-  const char* value;
+  const char* name;   // without dashes
+  const char* value;  // nullptr: a switch without a value (stored as "true")
   std::vector<const char*> commands;  // empty: every command
   const char* help;
 };
 
 const FlagSpec kFlags[] = {
     {"config", "PATH", {}, "workers_config.json (default: $SDXL_WORKERS_CONFIG, else built-in defaults)"},
-    {"model", "PATH", {"inspect", "convert", "tokenize"},
+    {"model", "PATH", {"inspect", "convert", "tokenize", "generate"},
      "a diffusers folder or a single-file .safetensors checkpoint (tokenize: a diffusers or tokenizer folder)"},
-    {"output", "DIR", {"convert"}, "the diffusers folder to create (must not exist or be empty)"},
+    {"output", "PATH", {"convert", "generate"},
+     "convert: the diffusers folder to create (must not exist or be empty); generate: the image file "
+     "(.png, .jpg, .webp; a batch writes NAME-0.png, NAME-1.png, ...)"},
     {"dtype", "fp16|bf16|fp32", {"convert"}, "weight dtype written (default fp16)"},
-    {"config-from", "DIR", {"inspect", "convert"},
+    {"config-from", "DIR", {"inspect", "convert", "generate"},
      "diffusers folder whose config.json files win over the configs inferred from shapes"},
     {"tokenizers", "DIR", {"convert"}, "folder with tokenizer/ and tokenizer_2/ to copy in"},
     {"tokenizer", "1|2", {"tokenize"}, "which tokenizer of the model (default 1; a refiner has only 2)"},
     {"max-length", "N", {"tokenize"}, "pad and truncate to N ids (default 77); 0 = raw ids with BOS/EOS"},
+    {"prompt", "TEXT", {"generate"}, "the prompt (A1111 emphasis: (word:1.2), [word], BREAK)"},
+    {"negative-prompt", "TEXT", {"generate"}, "the negative prompt (default: none)"},
+    {"width", "W", {"generate"}, "image width, a multiple of 8 (default: the init image's, else the model's)"},
+    {"height", "H", {"generate"}, "image height, a multiple of 8 (default: as width)"},
+    {"steps", "N", {"generate"}, "denoising steps (default 30)"},
+    {"guidance", "G", {"generate"}, "classifier-free guidance scale (default 5)"},
+    {"guidance-rescale", "R", {"generate"}, "guidance rescale phi in [0, 1] (default 0)"},
+    {"scheduler", "NAME", {"generate"}, "A1111, ComfyUI or diffusers name (default: the model's own)"},
+    {"karras", nullptr, {"generate"}, "use Karras sigmas with the scheduler"},
+    {"seed", "S", {"generate"}, "random seed (default: random, printed)"},
+    {"batch", "N", {"generate"}, "images per prompt (default 1)"},
+    {"init-image", "IMAGE", {"generate"}, "img2img / inpainting source image"},
+    {"strength", "F", {"generate"}, "img2img strength in (0, 1] (default 0.75; inpainting 1)"},
+    {"mask", "IMAGE", {"generate"}, "inpainting mask, white = repaint (needs --init-image)"},
+    {"refiner", "PATH", {"generate"}, "an SDXL refiner (diffusers folder or single file) for the last steps"},
+    {"refiner-switch", "F", {"generate"}, "fraction of the steps the base runs before the refiner (default 0.8)"},
+    {"aesthetic-score", "A", {"generate"}, "refiner aesthetic score (default 6)"},
+    {"negative-aesthetic-score", "A", {"generate"}, "refiner negative aesthetic score (default 2.5)"},
+    {"original-size", "H,W", {"generate"}, "micro-conditioning original size (default: the output size)"},
+    {"crop-top-left", "T,L", {"generate"}, "micro-conditioning crop origin (default 0,0)"},
+    {"vae", "PATH", {"generate"}, "a VAE to decode with (diffusers VAE folder, or a model's VAE)"},
 };
 
 const FlagSpec* find_flag(const std::string& name) {
@@ -86,6 +111,9 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
       const FlagSpec* spec = find_flag(name);
       if (!spec) {
         options.errors.push_back("unknown option --" + name);
+      } else if (!spec->value) {
+        if (inline_value) options.errors.push_back("--" + name + " takes no value");
+        flags.emplace_back(name, "true");
       } else if (!inline_value && i + 1 >= args.size()) {
         options.errors.push_back("--" + name + " needs " + spec->value);
       } else {
@@ -135,7 +163,7 @@ std::string cli_usage() {
   }
   text += "\noptions:\n";
   for (const auto& f : kFlags) {
-    text += "  --" + std::string(f.name) + " " + f.value + "\n      " + f.help;
+    text += "  --" + std::string(f.name) + (f.value ? std::string(" ") + f.value : "") + "\n      " + f.help;
     if (!f.commands.empty()) {
       text += " (";
       for (std::size_t i = 0; i < f.commands.size(); ++i) text += (i ? ", " : "") + std::string(f.commands[i]);

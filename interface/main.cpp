@@ -7,6 +7,7 @@
 
 #include "communication/envelope.h"
 #include "interface/cli.h"
+#include "interface/generate_command.h"
 #include "interface/workers_interface.h"
 #include "models/io/model_tools.h"
 #include "utilities/logging.h"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
                 << std::endl;
       return 0;
     }
+    if (options.command == "generate") return run_generate(options, config, std::cout, std::cerr);
     WorkersInterface engine(config);
     if (serving) return engine.serve(STDIN_FILENO, STDOUT_FILENO);
     engine.initialize();

@@ -39,6 +39,8 @@ struct WorkersInterface::Impl {
 
   void handle(DecodeResult decoded, Clock::time_point start, const EventCallback& on_event);
   void dispatch(const Message& message, ResponseMeta meta, Clock::time_point start, const EventCallback& on_event);
+  // The one final response of a queued job (success or failure), sent through on_event.
+  JobCallbacks final_callbacks(ResponseMeta meta, Clock::time_point start, const EventCallback& on_event);
   nlohmann::json status();
 };
 
@@ -186,9 +188,18 @@ void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta,
     case MessageType::kStatus:
       return reply(status());
     case MessageType::kModelLoad:
-      return reply(instructors.model->load(message.model));
-    case MessageType::kModelUnload:
-      return reply(instructors.model->unload(message.model));
+    case MessageType::kModelUnload: {
+      // Building the networks takes seconds for a full-size model: off the loop, in the queue
+      // (unloads too, so they keep their order relative to loads and to running jobs).
+      const bool load = message.type == MessageType::kModelLoad;
+      instructors.inference->submit_task(
+          message.request_id,
+          [model = instructors.model, reference = message.model, load] {
+            return load ? model->load(reference) : model->unload(reference);
+          },
+          final_callbacks(meta, start, on_event));
+      return;
+    }
     case MessageType::kCancel: {
       JobState was = instructors.inference->cancel(message.cancel_target);
       return reply({{"target_request_id", message.cancel_target},
@@ -208,11 +219,17 @@ void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta,
   instructors.conditioning->check(request);
   instructors.scheduler->resolve(request);
   const std::string id = message.request_id;
-  JobCallbacks callbacks;
+  JobCallbacks callbacks = final_callbacks(meta, start, on_event);
   callbacks.on_progress = [this, id, start, on_event](const ProgressUpdate& update) {
     auto event = instructors.communication->progress(id, update, seconds_since(start));
     if (!event.is_null()) on_event(event);
   };
+  instructors.inference->submit(request, std::move(callbacks));
+}
+
+JobCallbacks WorkersInterface::Impl::final_callbacks(ResponseMeta meta, Clock::time_point start,
+                                                     const EventCallback& on_event) {
+  JobCallbacks callbacks;
   callbacks.on_done = [this, meta, start, on_event](GenerationResult result) mutable {
     meta.execution_time = seconds_since(start);
     meta.warnings.insert(meta.warnings.end(), result.warnings.begin(), result.warnings.end());
@@ -222,7 +239,7 @@ void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta,
     meta.execution_time = seconds_since(start);
     on_event(instructors.communication->failure(meta, error));
   };
-  instructors.inference->submit(request, std::move(callbacks));
+  return callbacks;
 }
 
 nlohmann::json WorkersInterface::Impl::status() {

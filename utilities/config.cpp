@@ -31,6 +31,7 @@ const EnvOverride kOverrides[] = {
     {"SDXL_WORKERS_MODEL_ROOTS", "/workers/instructors/model/model_roots", EnvKind::kList},
     {"SDXL_WORKERS_LORA_ROOTS", "/workers/instructors/model/lora_roots", EnvKind::kList},
     {"SDXL_WORKERS_CONTROLNET_ROOTS", "/workers/instructors/model/controlnet_roots", EnvKind::kList},
+    {"SDXL_WORKERS_IMAGE_ROOTS", "/workers/instructors/conditioning/image_roots", EnvKind::kList},
     {"SDXL_WORKERS_CACHE_BYTES", "/workers/instructors/model/cache_bytes", EnvKind::kInteger},
     {"SDXL_WORKERS_OUTPUT_ROOT", "/workers/instructors/postprocessing/output_root", EnvKind::kString},
     {"SDXL_WORKERS_LOG_LEVEL", "/logging/level", EnvKind::kString},
@@ -174,6 +175,7 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   c.model.controlnet_roots = strings(model, "controlnet_roots", c.model.controlnet_roots);
   if (auto b = model.unsigned_integer("cache_bytes")) c.model.cache_bytes = *b;
   FieldReader conditioning = section(instructors, "conditioning");
+  c.conditioning.image_roots = strings(conditioning, "image_roots", c.conditioning.image_roots);
   FieldReader inference = section(instructors, "inference");
   FieldReader scheduler = section(instructors, "scheduler");
   if (auto s = scheduler.string("default")) c.scheduler.default_scheduler = *s;
@@ -239,7 +241,7 @@ nlohmann::json to_json(const WorkersConfig& c) {
           {"model",
            {{"model_roots", c.model.model_roots}, {"lora_roots", c.model.lora_roots},
             {"controlnet_roots", c.model.controlnet_roots}, {"cache_bytes", c.model.cache_bytes}}},
-          {"conditioning", nlohmann::json::object()},
+          {"conditioning", {{"image_roots", c.conditioning.image_roots}}},
           {"inference", nlohmann::json::object()},
           {"scheduler", {{"default", c.scheduler.default_scheduler}}},
           {"postprocessing", {{"output_root", c.postprocessing.output_root}}}}}}},

@@ -37,6 +37,11 @@ struct ModelConfig {
   std::uint64_t cache_bytes = 0;  // model cache budget; 0: chosen from device memory
 };
 
+struct ConditioningConfig {
+  // Where init images and masks named in requests may be read from (paths resolve inside them).
+  std::vector<std::string> image_roots;
+};
+
 struct SchedulerConfig {
   std::string default_scheduler;  // empty: the model's own scheduler_config.json
 };
@@ -57,6 +62,7 @@ struct WorkersConfig {
   DeviceConfig device;
   CommunicationConfig communication;
   ModelConfig model;
+  ConditioningConfig conditioning;
   SchedulerConfig scheduler;
   PostprocessingConfig postprocessing;
   LoggingConfig logging;

@@ -80,6 +80,11 @@ void validate(const GenerationRequest& r, const RequestLimits& limits) {
   if (r.original_size) check_pair("original_size", *r.original_size, 1, 16384);
   if (r.target_size) check_pair("target_size", *r.target_size, 1, 16384);
   check_pair("crops_coords_top_left", r.crops_coords_top_left, 0, 16384);
+  if (r.negative_original_size) check_pair("negative_original_size", *r.negative_original_size, 1, 16384);
+  if (r.negative_target_size) check_pair("negative_target_size", *r.negative_target_size, 1, 16384);
+  if (r.negative_crops_coords_top_left) {
+    check_pair("negative_crops_coords_top_left", *r.negative_crops_coords_top_left, 0, 16384);
+  }
   if (r.clip_skip) check_range("clip_skip", *r.clip_skip, 0, 10);
   if (r.clip_skip_style != "diffusers" && r.clip_skip_style != "a1111") {
     throw_invalid("clip_skip_style", "must be \"diffusers\" or \"a1111\", got \"" + r.clip_skip_style + "\"");
@@ -115,6 +120,7 @@ nlohmann::json to_json(const GenerationRequest& r) {
   if (!r.prompt_2.empty()) j["prompt_2"] = r.prompt_2;
   if (!r.negative_prompt_2.empty()) j["negative_prompt_2"] = r.negative_prompt_2;
   j["model"] = {{"base", r.model.base}, {"refiner", r.model.refiner}, {"vae", r.model.vae}};
+  if (!r.model.config_from.empty()) j["model"]["config_from"] = r.model.config_from;
   j["width"] = r.width;
   j["height"] = r.height;
   j["steps"] = r.steps;
@@ -133,6 +139,10 @@ nlohmann::json to_json(const GenerationRequest& r) {
   if (r.original_size) j["original_size"] = {r.original_size->first, r.original_size->second};
   if (r.target_size) j["target_size"] = {r.target_size->first, r.target_size->second};
   j["crops_coords_top_left"] = {r.crops_coords_top_left.first, r.crops_coords_top_left.second};
+  auto pair = [](const SizePair& p) { return nlohmann::json::array({p.first, p.second}); };
+  if (r.negative_original_size) j["negative_original_size"] = pair(*r.negative_original_size);
+  if (r.negative_target_size) j["negative_target_size"] = pair(*r.negative_target_size);
+  if (r.negative_crops_coords_top_left) j["negative_crops_coords_top_left"] = pair(*r.negative_crops_coords_top_left);
   if (r.clip_skip) j["clip_skip"] = *r.clip_skip;
   j["clip_skip_style"] = r.clip_skip_style;
   j["loras"] = nlohmann::json::array();

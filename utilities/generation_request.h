@@ -16,6 +16,9 @@ struct ModelSuite {
   std::string base;     // model reference: a name under a model root, or a path inside one
   std::string refiner;  // empty: no refiner
   std::string vae;      // empty: the base model's VAE
+  // A diffusers folder whose config.json files win over the configs inferred from a single-file
+  // base checkpoint's shapes (for checkpoints that are not shaped like SDXL 1.0).
+  std::string config_from;
 };
 
 struct LoraSpec {
@@ -67,6 +70,10 @@ struct GenerationRequest {
   std::optional<SizePair> original_size;
   std::optional<SizePair> target_size;
   SizePair crops_coords_top_left{0, 0};
+  // The unconditional branch's micro-conditioning (absent: the same as the positive one).
+  std::optional<SizePair> negative_original_size;
+  std::optional<SizePair> negative_target_size;
+  std::optional<SizePair> negative_crops_coords_top_left;
   std::optional<int> clip_skip;           // diffusers convention (see clip_skip_style)
   std::string clip_skip_style = "diffusers";  // "diffusers" or "a1111"
   std::vector<LoraSpec> loras;

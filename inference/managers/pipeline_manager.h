@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "utilities/generation_request.h"
+#include "utilities/image.h"
 #include "utilities/job_context.h"
 
 namespace workers {
@@ -15,6 +16,9 @@ namespace workers {
 struct GenerationResult {
   nlohmann::json data = nlohmann::json::object();  // the response's `data` (assets, seed, timings)
   std::vector<std::string> warnings;
+  // Generated images and what they were made with; postprocessing turns them into data.assets.
+  std::vector<Image> images;
+  nlohmann::json metadata = nlohmann::json::object();
 };
 
 class PipelineManager {

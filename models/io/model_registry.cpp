@@ -3,19 +3,14 @@
 #include <filesystem>
 
 #include "utilities/error.h"
+#include "utilities/path_roots.h"
 
 namespace workers {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool inside(const fs::path& path, const fs::path& root) {
-  auto p = path.begin();
-  for (auto r = root.begin(); r != root.end(); ++r, ++p) {
-    if (p == path.end() || *p != *r) return false;
-  }
-  return true;
-}
+bool inside(const fs::path& path, const std::string& root) { return path_inside(path.string(), root); }
 
 bool is_model(const fs::path& path) {
   std::error_code ec;
@@ -43,13 +38,7 @@ ModelLayout detect_layout(const std::string& path) {
   throw Error(ErrorCode::kModelNotFound, path + ": no such file or folder");
 }
 
-ModelRegistry::ModelRegistry(std::vector<std::string> roots) {
-  for (const auto& root : roots) {
-    std::error_code ec;
-    auto canonical = fs::weakly_canonical(fs::absolute(root), ec);
-    roots_.push_back((ec ? fs::absolute(root).lexically_normal() : canonical).string());
-  }
-}
+ModelRegistry::ModelRegistry(std::vector<std::string> roots) : roots_(canonical_roots(roots)) {}
 
 ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::string& field) const {
   if (reference.empty()) throw_invalid(field, "is empty");

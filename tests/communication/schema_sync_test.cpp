@@ -20,6 +20,7 @@ TEST(SchemaSync, InferenceSchemaListsExactlyTheCanonicalFields) {
   full.prompt_2 = full.negative_prompt_2 = full.init_image = full.mask_image = "x";
   full.strength = full.denoising_end = 0.5;
   full.original_size = full.target_size = SizePair{1, 1};
+  full.negative_original_size = full.negative_target_size = full.negative_crops_coords_top_left = SizePair{1, 1};
   full.clip_skip = 1;
   full.timeout_seconds = 1;
   std::set<std::string> canonical{"message_type"};

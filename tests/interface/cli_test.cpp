@@ -1,4 +1,6 @@
 #include "interface/cli.h"
+#include "interface/generate_command.h"
+#include "utilities/error.h"
 
 #include <gtest/gtest.h>
 
@@ -50,6 +52,65 @@ TEST(Cli, TokenizeTakesTextWordsAndOnlyTokenizeDoes) {
   EXPECT_EQ(parse_cli({"status", "extra"}).errors, std::vector<std::string>{"unexpected argument extra"});
   EXPECT_EQ(parse_cli({"inspect", "--model", "m", "--tokenizer", "1"}).errors,
             std::vector<std::string>{"--tokenizer does not apply to inspect"});
+}
+
+}  // namespace
+}  // namespace workers
+
+namespace workers {
+namespace {
+
+TEST(GenerateCommand, FlagsBecomeOneCanonicalRequestWithTheFilesFoldersAsRoots) {
+  auto o = parse_cli({"generate", "--model", "/models/base.safetensors", "--prompt", "a fox", "--output",
+                      "/out/fox.webp", "--steps", "12", "--guidance", "6.5", "--karras", "--scheduler", "DPM++ 2M",
+                      "--seed", "7", "--batch", "2", "--refiner", "/refiners/ref", "--refiner-switch", "0.75",
+                      "--original-size", "1024,768", "--crop-top-left", "0,16", "--width", "512"});
+  ASSERT_TRUE(o.errors.empty()) << o.errors.front();
+  WorkersConfig config;
+  auto r = generate_request(o, config);
+  EXPECT_EQ(r["model"]["base"], "base.safetensors");
+  EXPECT_EQ(r["model"]["refiner"], "ref");
+  EXPECT_EQ(config.model.model_roots, (std::vector<std::string>{"/models", "/refiners"}));
+  EXPECT_EQ(config.postprocessing.output_root, "/out");
+  EXPECT_EQ(r["request_id"], "fox");
+  EXPECT_EQ(r["output_format"], "webp");
+  EXPECT_EQ(r["steps"], 12);
+  EXPECT_EQ(r["guidance_scale"], 6.5);
+  EXPECT_EQ(r["scheduler_options"]["use_karras_sigmas"], true);
+  EXPECT_EQ(r["seed"], 7);
+  EXPECT_EQ(r["batch_size"], 2);
+  EXPECT_EQ(r["denoising_end"], 0.75);
+  EXPECT_EQ(r["original_size"], nlohmann::json({1024, 768}));
+  EXPECT_EQ(r["crops_coords_top_left"], nlohmann::json({0, 16}));
+  EXPECT_EQ(r["width"], 512);
+  EXPECT_EQ(r["height"], 512);  // --width alone gives a square
+}
+
+TEST(GenerateCommand, BadValuesNameTheFlag) {
+  WorkersConfig config;
+  auto base = std::vector<std::string>{"generate", "--model", "m", "--prompt", "p", "--output", "o.png"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_cli(args);
+  };
+  auto field = [&](std::vector<std::string> extra) {
+    try {
+      generate_request(with(extra), config);
+    } catch (const Error& e) {
+      return e.field();
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(field({"--steps", "many"}), "--steps");
+  EXPECT_EQ(field({"--guidance", "5x"}), "--guidance");
+  EXPECT_EQ(field({"--original-size", "1024"}), "--original-size");
+  EXPECT_EQ(field({"--init-image", "/nonexistent/in.png"}), "--init-image");
+  auto png = parse_cli({"generate", "--model", "m", "--prompt", "p", "--output", "o.gif"});
+  EXPECT_THROW(generate_request(png, config), Error);
+  EXPECT_EQ(parse_cli({"generate", "--model", "m", "--prompt", "p"}).errors,
+            std::vector<std::string>{"generate needs --output"});
+  EXPECT_EQ(with({"--karras=yes"}).errors, std::vector<std::string>{"--karras takes no value"});
 }
 
 }  // namespace

@@ -1,0 +1,178 @@
+#include "inference/managers/sdxl_pipeline_manager.h"
+
+#include <chrono>
+#include <new>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "inference/workers/latents.h"
+#include "inference/workers/sdxl_pipeline.h"
+#include "postprocessing/image_codec.h"
+#include "schedulers/managers/scheduler_factory.h"
+#include "utilities/error.h"
+#include "utilities/path_roots.h"
+
+namespace workers {
+namespace {
+
+constexpr const char* kImageRootsSetting = "workers.instructors.conditioning.image_roots";
+
+nlohmann::json merged(nlohmann::json base, const nlohmann::json& over) {
+  if (!base.is_object()) base = nlohmann::json::object();
+  for (auto it = over.begin(); it != over.end(); ++it) base[it.key()] = it.value();
+  return base;
+}
+
+// The model's scheduler_config.json < the named scheduler's settings < the request's options.
+std::unique_ptr<Scheduler> make_scheduler(const SchedulerCatalog& catalog, const std::string& name,
+                                          const nlohmann::json& model_config, const nlohmann::json& options,
+                                          std::string* label) {
+  SchedulerChoice choice;
+  if (name.empty()) {
+    choice.class_name = model_config.value("_class_name", "");
+  } else {
+    choice = catalog.resolve(name);
+  }
+  *label = name.empty() ? choice.class_name : name;
+  return SchedulerFactory().create(choice.class_name, merged(merged(model_config, choice.overrides), options));
+}
+
+Image read_input(const std::vector<std::string>& roots, const std::string& reference, const std::string& field,
+                 int channels, int width, int height) {
+  const auto path = resolve_input_file(roots, reference, field, kImageRootsSetting);
+  return resize_image(read_image_file(path, channels, field), width, height);
+}
+
+std::optional<std::string> optional_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  return text;
+}
+
+std::string pipeline_name(const GenerationRequest& r, const ModelHandle& base) {
+  if (!r.mask_image.empty()) return base.kind == "sdxl-inpaint" ? "inpaint (9-channel)" : "inpaint";
+  return r.init_image.empty() ? "text2img" : "img2img";
+}
+
+}  // namespace
+
+SdxlPipelineManager::SdxlPipelineManager(std::shared_ptr<TorchModelManager> models,
+                                         std::shared_ptr<const SchedulerCatalog> catalog, PipelineSettings settings)
+    : models_(std::move(models)), catalog_(std::move(catalog)), settings_(std::move(settings)) {}
+
+GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request, const JobContext& context) {
+  c10::InferenceMode inference_mode;
+  const auto started = std::chrono::steady_clock::now();
+  const std::uint64_t seed = request.seed.value_or(0);
+  for (const auto& lora : request.loras) {
+    if (lora.enabled) {
+      throw Error(ErrorCode::kWorkerUnavailable,
+                  "LoRA adapters are not built into this version yet; remove \"loras\" (or disable them) to generate",
+                  "loras");
+    }
+  }
+  if (!request.controlnets.empty()) {
+    throw Error(ErrorCode::kWorkerUnavailable,
+                "ControlNets are not built into this version yet; remove \"controlnets\" to generate", "controlnets");
+  }
+  try {
+    context.report({0, 0, "loading"});
+    const ModelHandle base_model = models_->open(request.model.base, "model.base", request.model.config_from);
+    if (base_model.kind == "sdxl-refiner") {
+      throw_invalid("model.base", request.model.base + " is a refiner; name it as model.refiner with a base model");
+    }
+    const std::string scheduler_name = request.scheduler.empty() ? settings_.default_scheduler : request.scheduler;
+    std::string scheduler_label;
+    SdxlStage base;
+    base.unet = *models_->unet(base_model);
+    base.encoders = *models_->text_encoders(base_model);
+    base.force_zeros_for_empty_prompt = base_model.force_zeros_for_empty_prompt;
+    base.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(base_model),
+                                    request.scheduler_options, &scheduler_label);
+    SdxlStage refiner;
+    std::optional<ModelHandle> refiner_model;
+    if (!request.model.refiner.empty()) {
+      refiner_model = models_->open(request.model.refiner, "model.refiner");
+      refiner.unet = *models_->unet(*refiner_model);
+      refiner.encoders = *models_->text_encoders(*refiner_model);
+      refiner.force_zeros_for_empty_prompt = refiner_model->force_zeros_for_empty_prompt;
+      std::string unused;
+      refiner.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(*refiner_model),
+                                         request.scheduler_options, &unused);
+    }
+    const ModelHandle vae_model = request.model.vae.empty() ? base_model : models_->open_vae(request.model.vae, "model.vae");
+    auto vae = models_->vae(vae_model);
+    context.check_cancelled();
+
+    SdxlRun run;
+    run.prompts = {request.prompt, optional_text(request.prompt_2), optional_text(request.negative_prompt),
+                   optional_text(request.negative_prompt_2)};
+    run.prompt_options.clip_skip = request.clip_skip;
+    run.prompt_options.clip_skip_style = request.clip_skip_style;
+    run.width = request.width;
+    run.height = request.height;
+    run.steps = request.steps;
+    run.batch = request.batch_size;
+    run.guidance_scale = request.guidance_scale;
+    run.guidance_rescale = request.guidance_rescale;
+    run.strength = request.strength.value_or(request.mask_image.empty() ? 0.75 : 1.0);
+    run.denoising_end = request.denoising_end;
+    if (refiner_model && !run.denoising_end) run.denoising_end = settings_.default_refiner_switch;
+    run.micro = micro_conditioning(request, request.height, request.width);
+    if (!request.init_image.empty()) {
+      run.init_image = image_tensor(
+          read_input(settings_.image_roots, request.init_image, "init_image", 3, request.width, request.height));
+    }
+    if (!request.mask_image.empty()) {
+      run.mask = mask_tensor(
+          read_input(settings_.image_roots, request.mask_image, "mask_image", 1, request.width, request.height));
+    }
+
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const auto denoising_started = std::chrono::steady_clock::now();
+    auto output = run_sdxl(base, refiner_model ? &refiner : nullptr, *vae, run, generator, [&](int done, int total) {
+      context.check_cancelled();
+      const double spent =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - denoising_started).count();
+      // ETA from the denoising steps alone: model loading would make the first estimates wrong.
+      context.report({done, total, "denoising", {{"eta", spent / done * (total - done)}}});
+    });
+    context.report({1, 1, "decoding"});
+
+    GenerationResult result;
+    result.images = to_images(output.images);
+    result.warnings = std::move(output.warnings);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    result.metadata = {{"seed", seed},
+                       {"steps", request.steps},
+                       {"guidance_scale", request.guidance_scale},
+                       {"scheduler", scheduler_label},
+                       {"pipeline", pipeline_name(request, base_model)},
+                       {"model", base_model.reference},
+                       {"prompt", request.prompt},
+                       {"negative_prompt", request.negative_prompt}};
+    auto& m = result.metadata;
+    if (request.guidance_rescale > 0) m["guidance_rescale"] = request.guidance_rescale;
+    if (!request.init_image.empty()) m["strength"] = run.strength;
+    if (refiner_model) {
+      m["refiner"] = refiner_model->reference;
+      m["denoising_end"] = *run.denoising_end;
+    }
+    if (!request.model.vae.empty()) m["vae"] = request.model.vae;
+    if (request.clip_skip) m["clip_skip"] = *request.clip_skip;
+    result.data = {{"seed", seed}, {"generation_seconds", seconds}};
+    return result;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kOomError, "out of memory while generating; try a smaller size or batch");
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("out of memory") != std::string::npos || what.find("DefaultCPUAllocator") != std::string::npos) {
+      throw Error(ErrorCode::kOomError, "out of memory while generating: " + what.substr(0, 300));
+    }
+    throw Error(ErrorCode::kInternalError, "tensor operation failed: " + what.substr(0, 500));
+  }
+}
+
+}  // namespace workers

@@ -1,0 +1,66 @@
+#include "inference/workers/latents.h"
+
+#include <torch/torch.h>
+
+#include "utilities/error.h"
+
+namespace workers {
+
+at::Tensor draw_latent_noise(at::IntArrayRef shape, at::Generator& generator, const at::TensorOptions& target) {
+  auto noise = at::randn(shape, generator, at::TensorOptions().dtype(at::kFloat).device(at::kCPU));
+  return noise.to(target.device(), target.dtype());
+}
+
+at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at::Generator& generator,
+                                const at::TensorOptions& target) {
+  const auto vae_dtype = vae->parameters().front().scalar_type();
+  const auto vae_device = vae->parameters().front().device();
+  auto moments = vae->encode(image.to(vae_device, vae_dtype));
+  auto std = at::exp(0.5 * moments.logvar);
+  auto sample = moments.mean + std * draw_latent_noise(moments.mean.sizes(), generator, moments.mean.options());
+  return (vae->config().scaling_factor * sample).to(target.device(), target.dtype());
+}
+
+at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents) {
+  const auto vae_dtype = vae->parameters().front().scalar_type();
+  auto scaled = latents / vae->config().scaling_factor;
+  auto image = vae->decode(scaled.to(vae_dtype));
+  image = (image / 2 + 0.5).clamp(0, 1);
+  return image.to(at::kCPU, at::kFloat).permute({0, 2, 3, 1}).contiguous();
+}
+
+std::vector<Image> to_images(const at::Tensor& nhwc) {
+  auto bytes = (nhwc * 255).round().to(at::kByte).contiguous();
+  std::vector<Image> out;
+  for (std::int64_t i = 0; i < bytes.size(0); ++i) {
+    Image image;
+    image.height = static_cast<int>(bytes.size(1));
+    image.width = static_cast<int>(bytes.size(2));
+    image.channels = static_cast<int>(bytes.size(3));
+    const auto* data = bytes[i].data_ptr<std::uint8_t>();
+    image.pixels.assign(data, data + bytes[i].numel());
+    out.push_back(std::move(image));
+  }
+  return out;
+}
+
+namespace {
+at::Tensor to_unit_nchw(const Image& image) {
+  auto t = torch::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {image.height, image.width, image.channels},
+                            torch::kByte);
+  return (t.to(torch::kFloat) / 255.0f).permute({2, 0, 1}).unsqueeze(0).contiguous();
+}
+}  // namespace
+
+at::Tensor image_tensor(const Image& image) {
+  if (image.channels != 3) throw Error(ErrorCode::kInternalError, "image_tensor needs an RGB image");
+  return 2.0f * to_unit_nchw(image) - 1.0f;
+}
+
+at::Tensor mask_tensor(const Image& mask) {
+  if (mask.channels != 1) throw Error(ErrorCode::kInternalError, "mask_tensor needs a gray image");
+  auto m = to_unit_nchw(mask);
+  return (m >= 0.5f).to(torch::kFloat);
+}
+
+}  // namespace workers

@@ -1,0 +1,37 @@
+// Latent-space preparation and read-out for the SDXL pipelines, in diffusers' order of operations
+// and of random draws: initial noise, VAE-encoded (sampled) image latents, inpainting mask
+// latents, and decoding to [0, 1] images. Every draw comes from the request's CPU generator.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "models/nn/autoencoder_kl.h"
+#include "utilities/image.h"
+
+namespace workers {
+
+// randn on the CPU generator (float32, diffusers' randn_tensor), moved to `device` / `dtype`, so
+// a seed gives the same noise on every device.
+at::Tensor draw_latent_noise(at::IntArrayRef shape, at::Generator& generator, const at::TensorOptions& target);
+
+// image [1, 3, H, W] in [-1, 1] -> scaling_factor · (mean + std · randn): diffusers'
+// retrieve_latents(vae.encode(image), generator) then the scaling, in `target` dtype.
+at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at::Generator& generator,
+                                const at::TensorOptions& target);
+
+// latents -> vae.decode(latents / scaling_factor) -> (x / 2 + 0.5).clamp(0, 1), NHWC float32 on CPU.
+at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents);
+
+// 8-bit RGB images from NHWC [0, 1]: round(x · 255), as diffusers' numpy_to_pil.
+std::vector<Image> to_images(const at::Tensor& nhwc);
+
+// RGB Image -> [1, 3, H, W] float32 in [-1, 1] (x / 255 · 2 - 1); gray mask -> [1, 1, H, W]
+// binarised at 0.5 (white = repaint), as diffusers' VaeImageProcessor / mask processor.
+at::Tensor image_tensor(const Image& image);
+at::Tensor mask_tensor(const Image& mask);
+
+}  // namespace workers

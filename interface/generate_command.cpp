@@ -1,0 +1,197 @@
+#include "interface/generate_command.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iomanip>
+#include <sstream>
+
+#include "interface/workers_interface.h"
+#include "postprocessing/image_codec.h"
+#include "utilities/error.h"
+
+namespace workers {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string absolute_parent(const std::string& path) {
+  return fs::absolute(fs::path(path)).lexically_normal().parent_path().string();
+}
+
+void add_root(std::vector<std::string>& roots, const std::string& root) {
+  if (std::find(roots.begin(), roots.end(), root) == roots.end()) roots.push_back(root);
+}
+
+std::string file_name(const std::string& path) {
+  auto p = fs::path(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "models/tiny-sdxl/"
+  return p.filename().string();
+}
+
+double number(const CliOptions& o, const std::string& flag) {
+  const std::string text = o.value(flag);
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  throw_invalid("--" + flag, "expects a number, got \"" + text + "\"");
+}
+
+long long integer(const CliOptions& o, const std::string& flag) {
+  const std::string text = o.value(flag);
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw_invalid("--" + flag, "expects a whole number, got \"" + text + "\"");
+}
+
+nlohmann::json pair(const CliOptions& o, const std::string& flag) {
+  const std::string text = o.value(flag);
+  const auto comma = text.find(',');
+  CliOptions parts;
+  if (comma == std::string::npos) throw_invalid("--" + flag, "expects two numbers as A,B, got \"" + text + "\"");
+  parts.values["first"] = text.substr(0, comma);
+  parts.values["second"] = text.substr(comma + 1);
+  try {
+    return {integer(parts, "first"), integer(parts, "second")};
+  } catch (const Error&) {
+    throw_invalid("--" + flag, "expects two whole numbers as A,B, got \"" + text + "\"");
+  }
+}
+
+// diffusers' default size: the UNet's sample_size times the VAE factor (1024 for SDXL).
+int model_default_size(const std::string& model) {
+  std::ifstream in(fs::path(model) / "unet" / "config.json");
+  if (!in) return 1024;
+  try {
+    auto config = nlohmann::json::parse(in);
+    return static_cast<int>(config.value("sample_size", 128) * 8);
+  } catch (const std::exception&) {
+    return 1024;
+  }
+}
+
+std::string format_of(const std::string& output) {
+  std::string ext = fs::path(output).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".png") return "png";
+  if (ext == ".jpg" || ext == ".jpeg") return "jpeg";
+  if (ext == ".webp") return "webp";
+  throw_invalid("--output", "must end in .png, .jpg, .jpeg or .webp, got \"" + output + "\"");
+}
+
+void draw_progress(std::ostream& err, const nlohmann::json& event) {
+  const int step = event.value("step", 0), total = event.value("total", 0);
+  const std::string stage = event.value("stage", "");
+  std::ostringstream line;
+  line << "\r" << std::left << std::setw(10) << stage;
+  if (total > 0) {
+    constexpr int kWidth = 30;
+    const int filled = kWidth * step / total;
+    line << " [" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << step << "/" << total;
+  }
+  line << std::fixed << std::setprecision(1) << "  " << event.value("elapsed", 0.0) << "s";
+  if (event.contains("eta") && event["eta"].is_number()) line << "  ETA " << event["eta"].get<double>() << "s";
+  err << line.str() << "   " << std::flush;
+}
+
+}  // namespace
+
+nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
+  const std::string model = o.value("model");
+  const std::string output = o.value("output");
+  nlohmann::json r = {{"message_type", "inference_request"},
+                      {"request_id", fs::path(output).stem().string()},
+                      {"prompt", o.value("prompt")},
+                      {"output_format", format_of(output)}};
+  add_root(config.model.model_roots, absolute_parent(model));
+  nlohmann::json suite = {{"base", file_name(model)}};
+  if (o.values.count("refiner")) {
+    add_root(config.model.model_roots, absolute_parent(o.value("refiner")));
+    suite["refiner"] = file_name(o.value("refiner"));
+  }
+  if (o.values.count("config-from")) {
+    add_root(config.model.model_roots, absolute_parent(o.value("config-from")));
+    suite["config_from"] = file_name(o.value("config-from"));
+  }
+  if (o.values.count("vae")) {
+    add_root(config.model.model_roots, absolute_parent(o.value("vae")));
+    suite["vae"] = file_name(o.value("vae"));
+  }
+  r["model"] = suite;
+  config.postprocessing.output_root = absolute_parent(output);
+
+  int width = 0, height = 0;
+  for (const char* image_flag : {"init-image", "mask"}) {
+    if (!o.values.count(image_flag)) continue;
+    const std::string path = fs::absolute(o.value(image_flag)).lexically_normal().string();
+    add_root(config.conditioning.image_roots, absolute_parent(path));
+    r[std::string(image_flag) == "mask" ? "mask_image" : "init_image"] = path;
+    if (std::string(image_flag) == "init-image") {
+      const Image image = read_image_file(path, 3, "--init-image");
+      width = image.width / 8 * 8;  // diffusers rounds the image size down to the VAE factor
+      height = image.height / 8 * 8;
+    }
+  }
+  if (!width) width = height = model_default_size(o.values.count("config-from") ? o.value("config-from") : model);
+  if (o.values.count("width")) width = static_cast<int>(integer(o, "width"));
+  if (o.values.count("height")) height = static_cast<int>(integer(o, "height"));
+  else if (o.values.count("width") && !o.values.count("init-image")) height = width;
+  r["width"] = width;
+  r["height"] = height;
+
+  if (o.values.count("negative-prompt")) r["negative_prompt"] = o.value("negative-prompt");
+  if (o.values.count("steps")) r["steps"] = integer(o, "steps");
+  if (o.values.count("guidance")) r["guidance_scale"] = number(o, "guidance");
+  if (o.values.count("guidance-rescale")) r["guidance_rescale"] = number(o, "guidance-rescale");
+  if (o.values.count("scheduler")) r["scheduler"] = o.value("scheduler");
+  if (o.values.count("karras")) r["scheduler_options"] = {{"use_karras_sigmas", true}};
+  if (o.values.count("seed")) r["seed"] = integer(o, "seed");
+  if (o.values.count("batch")) r["batch_size"] = integer(o, "batch");
+  if (o.values.count("strength")) r["strength"] = number(o, "strength");
+  if (o.values.count("refiner-switch")) r["denoising_end"] = number(o, "refiner-switch");
+  if (o.values.count("aesthetic-score")) r["aesthetic_score"] = number(o, "aesthetic-score");
+  if (o.values.count("negative-aesthetic-score")) r["negative_aesthetic_score"] = number(o, "negative-aesthetic-score");
+  if (o.values.count("original-size")) r["original_size"] = pair(o, "original-size");
+  if (o.values.count("crop-top-left")) r["crops_coords_top_left"] = pair(o, "crop-top-left");
+  return r;
+}
+
+int run_generate(const CliOptions& options, WorkersConfig config, std::ostream& out, std::ostream& err) {
+  const nlohmann::json request = generate_request(options, config);
+  WorkersInterface engine(config);
+  engine.initialize();
+  std::promise<nlohmann::json> done;
+  bool drew = false;
+  // Events arrive on the engine's loop thread, one at a time.
+  engine.submit(request, [&](const nlohmann::json& message) {
+    if (message.contains("event")) {
+      draw_progress(err, message);
+      drew = true;
+    } else {
+      done.set_value(message);
+    }
+  });
+  const nlohmann::json response = done.get_future().get();
+  engine.shutdown();
+  if (drew) err << "\n";
+  for (const auto& w : response.value("warnings", nlohmann::json::array())) err << "warning: " << w.get<std::string>() << "\n";
+  if (!response.value("success", false)) {
+    const auto& e = response["error"];
+    err << "sdxl-workers: " << e.value("code", "ERROR") << ": " << e.value("message", "") << "\n";
+    return 1;
+  }
+  const auto& data = response["data"];
+  err << "seed " << data.value("seed", 0ull) << "\n";
+  for (const auto& asset : data.value("assets", nlohmann::json::array())) out << asset.value("path", "") << "\n";
+  return 0;
+}
+
+}  // namespace workers

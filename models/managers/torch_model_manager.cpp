@@ -1,0 +1,239 @@
+#include "models/managers/torch_model_manager.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "models/io/diffusers_folder.h"
+#include "models/io/single_file_checkpoint.h"
+#include "utilities/error.h"
+#include "utilities/logging.h"
+#include "utilities/path_roots.h"
+
+namespace workers {
+namespace {
+
+namespace fs = std::filesystem;
+
+c10::ScalarType parse_dtype(const std::string& dtype) {
+  if (dtype == "float16") return c10::kHalf;
+  if (dtype == "bfloat16") return c10::kBFloat16;
+  return c10::kFloat;
+}
+
+std::string dtype_name(c10::ScalarType t) {
+  return t == c10::kHalf ? "float16" : t == c10::kBFloat16 ? "bfloat16" : "float32";
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::kModelLoadError, "cannot read " + path.string());
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::kModelLoadError, path.string() + " is not valid JSON: " + e.what());
+  }
+}
+
+bool is_vae_folder(const fs::path& folder) {
+  std::error_code ec;
+  if (!fs::is_regular_file(folder / "config.json", ec)) return false;
+  return read_json(folder / "config.json").value("_class_name", "") == "AutoencoderKL";
+}
+
+template <typename Module>
+ModelCache::Loaded cached_module(Module module) {
+  const auto bytes = static_cast<std::uint64_t>(module_bytes(*module.ptr()));
+  return {std::make_shared<Module>(std::move(module)), bytes};
+}
+
+}  // namespace
+
+std::string default_data_dir() {
+  if (const char* env = std::getenv("SDXL_WORKERS_DATA_DIR"); env && *env) return env;
+  return SDXL_DATA_DIR;
+}
+
+TorchModelManager::TorchModelManager(const ModelConfig& config, const std::string& device, const std::string& dtype,
+                                     std::string data_dir)
+    : registry_(config.model_roots),
+      placement_{parse_dtype(dtype), c10::Device(device)},
+      device_name_(device),
+      data_dir_(std::move(data_dir)),
+      cache_(config.cache_bytes) {}
+
+ModelHandle TorchModelManager::open(const std::string& reference, const std::string& field,
+                                    const std::string& config_from) const {
+  const auto resolved = registry_.resolve(reference, field);
+  std::string configs;
+  if (!config_from.empty()) {
+    configs = registry_.resolve(config_from, "model.config_from").path;
+    if (resolved.layout != ModelLayout::kSingleFile) {
+      throw_invalid("model.config_from", "applies to single-file checkpoints; " + reference + " is a diffusers folder");
+    }
+  }
+  const std::string handle_key = resolved.path + "|" + configs;
+  {
+    std::lock_guard<std::mutex> lock(handles_mutex_);
+    auto it = handles_.find(handle_key);
+    if (it != handles_.end()) {
+      ModelHandle handle = it->second;
+      handle.reference = reference;
+      return handle;
+    }
+  }
+  ModelHandle handle{reference, resolved.path, resolved.layout, "", true, configs};
+  if (resolved.layout == ModelLayout::kSingleFile) {
+    handle.kind = std::string(to_string(load_single_file(resolved.path, configs).kind));
+    // stabilityai's refiner model_index.json says false; the base and inpainting models true.
+    handle.force_zeros_for_empty_prompt = handle.kind != "sdxl-refiner";
+  } else {
+    const auto folder = DiffusersFolder::open(resolved.path);
+    handle.kind = sdxl_kind(folder);
+    handle.force_zeros_for_empty_prompt = folder.model_index().value("force_zeros_for_empty_prompt", true);
+  }
+  std::lock_guard<std::mutex> lock(handles_mutex_);
+  handles_[handle_key] = handle;
+  return handle;
+}
+
+ModelHandle TorchModelManager::open_vae(const std::string& reference, const std::string& field) const {
+  try {
+    return open(reference, field);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kModelNotFound) throw;
+    // A bare VAE folder (config.json + weights) directly under a root.
+    for (const auto& root : registry_.roots()) {
+      const fs::path ref(reference);
+      if (ref.is_absolute() || reference.find("..") != std::string::npos) break;
+      std::error_code ec;
+      const auto folder = fs::weakly_canonical(fs::path(root) / ref, ec);
+      if (ec || !path_inside(folder.string(), root) || !is_vae_folder(folder)) continue;
+      return {reference, folder.string(), ModelLayout::kDiffusersFolder, "vae", true, ""};
+    }
+    throw;
+  }
+}
+
+ComponentSource TorchModelManager::source(const ModelHandle& model, const std::string& component) const {
+  if (model.kind == "vae") return component_folder_source(model.path);
+  if (model.layout == ModelLayout::kDiffusersFolder) return component_source(model.path, component);
+  const auto checkpoint = load_single_file(model.path, model.config_from);
+  const auto* converted = checkpoint.find(component);
+  if (!converted) {
+    throw Error(ErrorCode::kModelLoadError, model.path + " has no " + component + " (a " + model.kind + " checkpoint)");
+  }
+  return component_source(*converted, model.path);
+}
+
+std::string TorchModelManager::key(const ModelHandle& model, const std::string& component, c10::ScalarType dtype) const {
+  // Configs from another folder build a different module from the same file.
+  const std::string configs = model.config_from.empty() ? "" : "+" + model.config_from;
+  return model.path + configs + "#" + component + "@" + device_name_ + "/" + dtype_name(dtype);
+}
+
+std::shared_ptr<UNet2DConditionModel> TorchModelManager::unet(const ModelHandle& model) {
+  if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
+  return cache_.get_as<UNet2DConditionModel>(key(model, "unet", placement_.dtype), model.path, "unet", [&] {
+    return cached_module(build_unet(source(model, "unet"), placement_));
+  });
+}
+
+std::shared_ptr<AutoencoderKL> TorchModelManager::vae(const ModelHandle& model) {
+  return cache_.get_as<AutoencoderKL>(key(model, "vae", placement_.dtype), model.path, "vae", [&] {
+    const auto src = source(model, "vae");
+    // fp16 with force_upcast runs the VAE in fp32 (the SDXL VAE overflows in fp16).
+    const auto dtype = vae_compute_dtype(VaeConfig::from_json(src.config, src.what), placement_.dtype);
+    return cached_module(build_vae(src, Placement{dtype, placement_.device}));
+  });
+}
+
+std::shared_ptr<SdxlTextEncoders> TorchModelManager::text_encoders(const ModelHandle& model) {
+  if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
+  return cache_.get_as<SdxlTextEncoders>(
+      key(model, "text_encoders", placement_.dtype), model.path, "text_encoders", [&] {
+        auto encoders = std::make_shared<SdxlTextEncoders>();
+        std::uint64_t bytes = 0;
+        const bool refiner = model.kind == "sdxl-refiner";
+        const bool folder = model.layout == ModelLayout::kDiffusersFolder;
+        auto tokenizer_folder = [&](const std::string& name) {
+          return folder ? (fs::path(model.path) / name).string() : (fs::path(data_dir_) / "tokenizers" / name).string();
+        };
+        if (!refiner) {
+          encoders->text_encoder = build_clip_text(source(model, "text_encoder"), placement_);
+          encoders->tokenizer = ClipTokenizer::load(tokenizer_folder("tokenizer"));
+          bytes += module_bytes(*encoders->text_encoder);
+        }
+        encoders->text_encoder_2 = build_clip_text(source(model, "text_encoder_2"), placement_);
+        encoders->tokenizer_2 = ClipTokenizer::load(tokenizer_folder("tokenizer_2"));
+        bytes += module_bytes(*encoders->text_encoder_2);
+        return ModelCache::Loaded{encoders, bytes};
+      });
+}
+
+nlohmann::json TorchModelManager::scheduler_config(const ModelHandle& model) const {
+  if (model.layout == ModelLayout::kDiffusersFolder && model.kind != "vae") {
+    const auto folder = DiffusersFolder::open(model.path);
+    if (folder.has_component("scheduler")) return folder.component("scheduler").config;
+  }
+  // Single-file checkpoints carry no scheduler: SDXL's published scheduler_config.json.
+  return read_json(fs::path(data_dir_) / "sdxl" / "scheduler_config.json");
+}
+
+LoadedModel TorchModelManager::load(const ModelReference& reference) {
+  if (reference.component == "lora" || reference.component == "controlnet") {
+    throw Error(ErrorCode::kWorkerUnavailable,
+                "loading " + reference.component + " models is not built yet; base, refiner and vae load");
+  }
+  const bool vae_only = reference.component == "vae";
+  const ModelHandle model = vae_only ? open_vae(reference.model, "model") : open(reference.model, "model");
+  if (reference.component == "refiner" && model.kind != "sdxl-refiner") {
+    throw_invalid("model", reference.model + " is an " + model.kind + " model, not a refiner");
+  }
+  LoadedModel info;
+  info.reference = reference.model;
+  info.component = reference.component;
+  info.device = device_name_;
+  info.path = model.path;
+  info.layout = std::string(to_string(model.layout));
+  info.kind = model.kind;
+  if (!vae_only) {
+    unet(model);
+    text_encoders(model);
+  }
+  vae(model);
+  for (const auto& e : cache_.entries()) {
+    if (e.model == model.path) info.bytes += e.bytes;
+  }
+  return info;
+}
+
+bool TorchModelManager::unload(const ModelReference& reference) {
+  const ModelHandle model =
+      reference.component == "vae" ? open_vae(reference.model, "model") : open(reference.model, "model");
+  return cache_.erase_model(model.path) > 0;
+}
+
+std::vector<LoadedModel> TorchModelManager::loaded() const {
+  std::vector<LoadedModel> out;
+  for (const auto& e : cache_.entries()) {
+    LoadedModel m;
+    m.reference = fs::path(e.model).filename().string();
+    m.component = e.component;
+    m.device = device_name_;
+    m.bytes = e.bytes;
+    m.path = e.model;
+    std::lock_guard<std::mutex> lock(handles_mutex_);
+    for (const auto& [key, handle] : handles_) {
+      if (handle.path != e.model) continue;
+      m.layout = std::string(to_string(handle.layout));
+      m.kind = handle.kind;
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace workers

@@ -1,0 +1,181 @@
+// Behaviour of the SDXL pipeline pieces beyond the fixtures: micro-conditioning layouts, request
+// combinations the models cannot run, seeds, and what the pipeline manager refuses.
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "conditioning/micro_conditioning.h"
+#include "inference/managers/sdxl_pipeline_manager.h"
+#include "inference/workers/latents.h"
+#include "inference/workers/sdxl_pipeline.h"
+#include "schedulers/managers/scheduler_factory.h"
+#include "schedulers/managers/scheduler_name_table.h"
+#include "support/errors.h"
+
+namespace workers {
+namespace {
+
+using testing_support::catch_error;
+
+std::shared_ptr<TorchModelManager> fixture_models() {
+  static auto models = [] {
+    ModelConfig config;
+    config.model_roots = {SDXL_FIXTURES_DIR};
+    return std::make_shared<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
+  }();
+  return models;
+}
+
+SdxlStage stage(const std::string& name) {
+  auto models = fixture_models();
+  const auto handle = models->open(name, "model");
+  SdxlStage s;
+  s.unet = *models->unet(handle);
+  s.encoders = *models->text_encoders(handle);
+  s.scheduler = SchedulerFactory().create("EulerDiscreteScheduler", models->scheduler_config(handle));
+  return s;
+}
+
+SdxlRun tiny_run() {
+  SdxlRun run;
+  run.prompts.prompt = "a cat";
+  run.width = run.height = 64;
+  run.steps = 2;
+  run.micro = micro_conditioning(GenerationRequest{}, 64, 64);
+  return run;
+}
+
+TEST(MicroConditioning, SixIdsForTheBaseFiveWithAestheticsForTheRefiner) {
+  GenerationRequest r;
+  r.original_size = SizePair{96, 80};
+  r.crops_coords_top_left = {4, 8};
+  r.negative_target_size = SizePair{32, 32};
+  r.aesthetic_score = 7.5;
+  const auto m = micro_conditioning(r, 64, 48);
+  EXPECT_EQ(m.target_size, (SizePair{64, 48}));
+  EXPECT_EQ(m.negative_original_size, (SizePair{96, 80}));
+  UNetConfig base;
+  base.addition_time_embed_dim = 8;
+  base.projection_class_embeddings_input_dim = 8 * 6 + 64;
+  auto ids = sdxl_time_ids(base, 64, m);
+  EXPECT_TRUE(torch::equal(ids.positive, torch::tensor({{96.f, 80.f, 4.f, 8.f, 64.f, 48.f}})));
+  EXPECT_TRUE(torch::equal(ids.negative, torch::tensor({{96.f, 80.f, 4.f, 8.f, 32.f, 32.f}})));
+  UNetConfig refiner = base;
+  refiner.projection_class_embeddings_input_dim = 8 * 5 + 64;
+  ids = sdxl_time_ids(refiner, 64, m);
+  EXPECT_TRUE(torch::equal(ids.positive, torch::tensor({{96.f, 80.f, 4.f, 8.f, 7.5f}})));
+  EXPECT_TRUE(torch::equal(ids.negative, torch::tensor({{96.f, 80.f, 4.f, 8.f, 2.5f}})));
+  refiner.projection_class_embeddings_input_dim = 999;
+  EXPECT_EQ(catch_error([&] { sdxl_time_ids(refiner, 64, m); }).code, ErrorCode::kModelLoadError);
+}
+
+TEST(SdxlPipeline, RefusesCombinationsTheModelsCannotRun) {
+  c10::InferenceMode guard;
+  auto base = stage("tiny-sdxl");
+  auto inpaint = stage("tiny-sdxl-inpaint");
+  auto vae = fixture_models()->vae(fixture_models()->open("tiny-sdxl", "model"));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
+  auto run = tiny_run();
+  EXPECT_EQ(catch_error([&] { run_sdxl(inpaint, nullptr, *vae, run, generator, nullptr); }).field, "mask_image");
+  run.denoising_end = 0.5;
+  EXPECT_EQ(catch_error([&] { run_sdxl(base, nullptr, *vae, run, generator, nullptr); }).field, "denoising_end");
+  auto refiner = stage("tiny-sdxl-refiner");
+  run.init_image = torch::zeros({1, 3, 64, 64});
+  run.mask = torch::ones({1, 1, 64, 64});
+  EXPECT_EQ(catch_error([&] { run_sdxl(base, &refiner, *vae, run, generator, nullptr); }).field, "model.refiner");
+}
+
+TEST(SdxlPipeline, SameSeedSameImageAndProgressCountsEveryModelCall) {
+  c10::InferenceMode guard;
+  auto vae = fixture_models()->vae(fixture_models()->open("tiny-sdxl", "model"));
+  at::Tensor first;
+  for (int i = 0; i < 2; ++i) {
+    auto base = stage("tiny-sdxl");
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(123);
+    std::vector<std::pair<int, int>> steps;
+    auto out = run_sdxl(base, nullptr, *vae, tiny_run(), generator, [&](int done, int total) {
+      steps.emplace_back(done, total);
+    });
+    EXPECT_EQ(steps, (std::vector<std::pair<int, int>>{{1, 2}, {2, 2}}));
+    if (i == 0) first = out.images;
+    else EXPECT_TRUE(torch::equal(first, out.images));
+  }
+  auto base = stage("tiny-sdxl");
+  auto other = at::make_generator<at::CPUGeneratorImpl>(124);
+  EXPECT_FALSE(torch::equal(first, run_sdxl(base, nullptr, *vae, tiny_run(), other, nullptr).images));
+}
+
+TEST(SdxlPipeline, PromptTwoReachesOnlyTheSecondEncoder) {
+  c10::InferenceMode guard;
+  auto base = stage("tiny-sdxl");
+  auto same = encode_prompts(base.encoders, PromptTexts{"a cat", std::nullopt, std::nullopt, std::nullopt});
+  auto split = encode_prompts(base.encoders, PromptTexts{"a cat", std::string("a dog"), std::nullopt, std::nullopt});
+  const auto width_1 = base.encoders.text_encoder->config().hidden_size;
+  EXPECT_TRUE(torch::equal(same.positive.embeds.narrow(-1, 0, width_1), split.positive.embeds.narrow(-1, 0, width_1)));
+  EXPECT_FALSE(torch::equal(same.positive.embeds.narrow(-1, width_1, same.positive.embeds.size(-1) - width_1),
+                            split.positive.embeds.narrow(-1, width_1, split.positive.embeds.size(-1) - width_1)));
+  EXPECT_FALSE(torch::equal(same.positive.pooled, split.positive.pooled));  // pooled comes from encoder 2
+}
+
+TEST(SdxlPipelineManager, RefusesLorasControlNetsAndUnreadableImagesWithTheField) {
+  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+  CancellationToken token;
+  JobContext context(token, nullptr);
+  GenerationRequest r;
+  r.model.base = "tiny-sdxl";
+  r.width = r.height = 64;
+  r.steps = 1;
+  r.loras = {LoraSpec{"style", 0.8, true}};
+  auto e = catch_error([&] { manager.generate(r, context); });
+  EXPECT_EQ(e.code, ErrorCode::kWorkerUnavailable);
+  EXPECT_EQ(e.field, "loras");
+  r.loras[0].enabled = false;  // a disabled adapter is not applied: nothing is lost
+  r.controlnets = {ControlNetSpec{}};
+  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "controlnets");
+  r.controlnets.clear();
+  r.init_image = "input.png";  // no image roots configured
+  e = catch_error([&] { manager.generate(r, context); });
+  EXPECT_EQ(e.code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(e.field, "init_image");
+  r.init_image.clear();
+  r.model.base = "tiny-sdxl-refiner";
+  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "model.base");
+  r.model.base = "tiny-sdxl";
+  token.cancel(ErrorCode::kCancelled);
+  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).code, ErrorCode::kCancelled);
+}
+
+TEST(SdxlPipelineManager, ProducesEightBitImagesAndMetadata) {
+  PipelineSettings settings;
+  settings.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
+  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), settings);
+  CancellationToken token;
+  std::vector<ProgressUpdate> updates;
+  JobContext context(token, [&](const ProgressUpdate& u) { updates.push_back(u); });
+  GenerationRequest r;
+  r.model.base = "tiny-sdxl";
+  r.width = 64;
+  r.height = 48;  // the 64×64 init image is resized
+  r.steps = 4;
+  r.batch_size = 2;
+  r.seed = 9;
+  r.scheduler = "Euler a";
+  r.init_image = "input.png";
+  auto result = manager.generate(r, context);
+  ASSERT_EQ(result.images.size(), 2u);
+  EXPECT_EQ(result.images[0].width, 64);
+  EXPECT_EQ(result.images[0].height, 48);
+  EXPECT_EQ(result.images[0].pixels.size(), 64u * 48u * 3u);
+  EXPECT_EQ(result.metadata["pipeline"], "img2img");
+  EXPECT_EQ(result.metadata["strength"], 0.75);
+  EXPECT_EQ(result.metadata["scheduler"], "Euler a");
+  EXPECT_EQ(result.metadata["seed"], 9);
+  ASSERT_GE(updates.size(), 4u);
+  EXPECT_EQ(updates.front().stage, "loading");
+  EXPECT_EQ(updates.back().stage, "decoding");
+  EXPECT_EQ(updates[updates.size() - 2].step, 3);  // 4 steps · 0.75 strength = 3 model calls
+  EXPECT_EQ(updates[updates.size() - 2].total, 3);
+}
+
+}  // namespace
+}  // namespace workers

@@ -1,0 +1,92 @@
+#include "postprocessing/asset_writer.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "postprocessing/image_codec.h"
+#include "support/errors.h"
+
+namespace workers {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Image solid(int w, int h, std::uint8_t v) { return Image{w, h, 3, std::vector<std::uint8_t>(w * h * 3, v)}; }
+
+struct TempRoot {
+  fs::path path = fs::path(testing::TempDir()) / ("assets_" + std::to_string(::getpid()));
+  TempRoot() { fs::remove_all(path); }
+  ~TempRoot() { fs::remove_all(path); }
+};
+
+TEST(AssetWriter, WritesABatchWithParametersThumbnailsAndMetadata) {
+  TempRoot root;
+  AssetWriter writer(root.path.string());
+  nlohmann::json meta = {{"prompt", "a cat, (fluffy:1.2)"}, {"negative_prompt", "blurry"}, {"steps", 4},
+                         {"scheduler", "Euler a"}, {"guidance_scale", 5.0}, {"seed", 42}, {"model", "tiny"}};
+  AssetOptions options;
+  options.name = "job-1";
+  options.return_base64 = true;
+  auto assets = writer.write({solid(64, 48, 10), solid(64, 48, 200)}, meta, options);
+  ASSERT_EQ(assets.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const auto& a = assets[i];
+    const fs::path path = a["path"].get<std::string>();
+    EXPECT_EQ(path, fs::weakly_canonical(root.path) / ("job-1-" + std::to_string(i) + ".png"));
+    const auto bytes = slurp(path.string());
+    EXPECT_EQ(a["bytes"], bytes.size());
+    EXPECT_EQ(a["base64"], base64_encode(bytes));
+    EXPECT_EQ(a["metadata"]["seed"], 42);
+    EXPECT_EQ(a["metadata"]["batch_index"], i);
+    EXPECT_EQ(a["metadata"]["width"], 64);
+    EXPECT_EQ(a["thumbnail"]["format"], "webp");
+    const auto chunks = png_text_chunks(bytes);
+    ASSERT_EQ(chunks.size(), 1u);
+    EXPECT_EQ(chunks[0].first, "parameters");
+    EXPECT_EQ(chunks[0].second,
+              "a cat, (fluffy:1.2)\nNegative prompt: blurry\nSteps: 4, Sampler: Euler a, CFG scale: 5, Seed: 42, "
+              "Size: 64x48, Model: tiny");
+  }
+}
+
+TEST(AssetWriter, SingleImageNameFormatsAndConfinement) {
+  TempRoot root;
+  AssetWriter writer(root.path.string());
+  AssetOptions options;
+  options.name = "../../etc/passwd";
+  options.format = "webp";
+  auto assets = writer.write({solid(8, 8, 1)}, nlohmann::json::object(), options);
+  const fs::path path = assets[0]["path"].get<std::string>();
+  EXPECT_EQ(path.parent_path(), fs::weakly_canonical(root.path));  // the name cannot leave the root
+  EXPECT_EQ(path.filename(), "_._.._etc_passwd.webp");
+  EXPECT_EQ(sanitize_file_stem(".hidden"), "_hidden");
+  EXPECT_EQ(sanitize_file_stem(""), "image");
+  options.format = "bmp";
+  EXPECT_EQ(testing_support::catch_error([&] { writer.write({solid(8, 8, 1)}, {}, options); }).field, "output_format");
+}
+
+TEST(AssetWriter, Base64OnlyWritesNoFile) {
+  TempRoot root;
+  AssetOptions options;
+  options.name = "x";
+  options.write_file = false;
+  options.return_base64 = true;
+  options.format = "jpeg";
+  auto assets = AssetWriter(root.path.string()).write({solid(8, 8, 1)}, {}, options);
+  EXPECT_FALSE(assets[0].contains("path"));
+  EXPECT_FALSE(fs::exists(root.path / "x.jpg"));
+  EXPECT_FALSE(assets[0]["base64"].get<std::string>().empty());
+}
+
+}  // namespace
+}  // namespace workers

@@ -1,0 +1,84 @@
+#include "postprocessing/image_codec.h"
+
+#include <gtest/gtest.h>
+
+#include "support/errors.h"
+#include "utilities/error.h"
+
+namespace workers {
+namespace {
+
+Image gradient(int width, int height, int channels) {
+  Image image{width, height, channels, {}};
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < channels; ++c) image.pixels.push_back(static_cast<std::uint8_t>((x * 7 + y * 3 + c * 50) % 256));
+    }
+  }
+  return image;
+}
+
+TEST(ImageCodec, PngRoundTripsEveryPixelInRgbOrder) {
+  Image image = gradient(37, 21, 3);
+  image.pixels[0] = 255, image.pixels[1] = 0, image.pixels[2] = 0;  // pure red stays red (no BGR swap)
+  const auto decoded = decode_image(encode_image(image, "png"), 3, "image");
+  EXPECT_EQ(decoded.width, 37);
+  EXPECT_EQ(decoded.height, 21);
+  EXPECT_EQ(decoded.pixels, image.pixels);
+}
+
+TEST(ImageCodec, PngCarriesTextChunksAsciiAndUnicode) {
+  const std::string unicode = "a café, 東京 (masterpiece:1.2)";
+  const auto png = encode_image(gradient(8, 8, 3), "png", {{"parameters", "plain text"}, {"comment", unicode}});
+  const auto chunks = png_text_chunks(png);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0], (std::pair<std::string, std::string>{"parameters", "plain text"}));
+  EXPECT_EQ(chunks[1].second, unicode);
+  EXPECT_EQ(decode_image(png, 3, "image").pixels, gradient(8, 8, 3).pixels);  // still a valid PNG
+}
+
+TEST(ImageCodec, JpegAndWebpDecodeToTheSameSize) {
+  const Image image = gradient(40, 24, 3);
+  for (const char* format : {"jpeg", "webp"}) {
+    const auto decoded = decode_image(encode_image(image, format), 3, "image");
+    EXPECT_EQ(decoded.width, 40) << format;
+    EXPECT_EQ(decoded.height, 24) << format;
+  }
+  EXPECT_EQ(testing_support::catch_error([&] { encode_image(image, "gif"); }).field, "output_format");
+}
+
+TEST(ImageCodec, GrayAndColourConversionsAndBadBytes) {
+  const Image gray = gradient(16, 16, 1);
+  const auto as_rgb = decode_image(encode_image(gray, "png"), 3, "mask_image");
+  EXPECT_EQ(as_rgb.channels, 3);
+  EXPECT_EQ(as_rgb.pixels[3 * 5], gray.pixels[5]);
+  EXPECT_EQ(decode_image(encode_image(gray, "png"), 1, "mask_image").pixels, gray.pixels);
+  auto error = testing_support::catch_error([] { decode_image("not an image at all", 3, "init_image"); });
+  EXPECT_EQ(error.code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(error.field, "init_image");
+}
+
+TEST(ImageCodec, ResizeAndThumbnailKeepTheAspect) {
+  const Image image = gradient(600, 300, 3);
+  const auto small = thumbnail(image, 256);
+  EXPECT_EQ(small.width, 256);
+  EXPECT_EQ(small.height, 128);
+  EXPECT_EQ(thumbnail(gradient(100, 50, 3), 256).width, 100);  // never enlarged
+  const auto resized = resize_image(image, 64, 72);
+  EXPECT_EQ(resized.width, 64);
+  EXPECT_EQ(resized.height, 72);
+  EXPECT_EQ(resized.pixels.size(), 64u * 72u * 3u);
+}
+
+TEST(ImageCodec, Base64MatchesRfc4648Vectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+}
+
+}  // namespace
+}  // namespace workers

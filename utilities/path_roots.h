@@ -1,0 +1,21 @@
+// Paths from requests resolve inside configured roots: these helpers canonicalise the roots, test
+// containment component by component, and resolve a file reference (a relative name or an
+// absolute path) so that `..`, symlinks and absolute paths never reach outside a root.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace workers {
+
+// Absolute, canonical where the path exists (lexically normal otherwise).
+std::vector<std::string> canonical_roots(const std::vector<std::string>& roots);
+// `path` is `root` or below it (both canonical).
+bool path_inside(const std::string& path, const std::string& root);
+// An existing regular file named by `reference` inside one of `roots` (canonical). Throws
+// Error(INVALID_REQUEST, field): no roots configured (`roots_setting` names the setting), `..`,
+// a path outside the roots, or no such file.
+std::string resolve_input_file(const std::vector<std::string>& roots, const std::string& reference,
+                               const std::string& field, const std::string& roots_setting);
+
+}  // namespace workers
