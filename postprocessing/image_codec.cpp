@@ -2,7 +2,11 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -89,9 +93,28 @@ bool is_ascii(const std::string& s) {
   return true;
 }
 
+// Only these formats reach OpenCV: Debian's OpenCV also links decoders (DICOM through GDCM,
+// GDAL, ...) that abort the process on malformed input, which the image fuzzer found.
+const char* sniff_format(std::string_view b) {
+  auto starts = [&](std::string_view magic, std::size_t at = 0) { return b.size() >= at + magic.size() && b.substr(at, magic.size()) == magic; };
+  if (starts("\x89PNG\r\n\x1a\n")) return "png";
+  if (starts("\xFF\xD8\xFF")) return "jpeg";
+  if (starts("RIFF") && starts("WEBP", 8)) return "webp";
+  if (starts("BM")) return "bmp";
+  return nullptr;
+}
+
+// Decoded images are capped at 64 megapixels (8192²) before OpenCV allocates for a header's claim.
+void limit_decoded_pixels() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "67108864", /*overwrite=*/0); });
+}
+
 }  // namespace
 
 Image decode_image(std::string_view bytes, int channels, const std::string& field) {
+  if (!sniff_format(bytes)) throw_invalid(field, "is not a PNG, JPEG, WEBP or BMP image");
+  limit_decoded_pixels();
   std::vector<std::uint8_t> buffer(bytes.begin(), bytes.end());
   cv::Mat mat;
   try {
@@ -103,14 +126,17 @@ Image decode_image(std::string_view bytes, int channels, const std::string& fiel
 }
 
 Image read_image_file(const std::string& path, int channels, const std::string& field) {
-  cv::Mat mat;
-  try {
-    mat = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
-  } catch (const cv::Exception&) {
-    mat = cv::Mat();
+  constexpr std::uintmax_t kMaxBytes = 256u << 20;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw_invalid(field, "\"" + path + "\" cannot be read: " + ec.message());
+  if (size > kMaxBytes) throw_invalid(field, "\"" + path + "\" is larger than 256 MiB");
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) {
+    throw_invalid(field, "\"" + path + "\" cannot be read");
   }
-  if (mat.empty()) throw_invalid(field, "\"" + path + "\" cannot be read as an image");
-  return convert_decoded(mat, channels, field);
+  return decode_image(bytes, channels, field);
 }
 
 Image resize_image(const Image& image, int width, int height) {

@@ -13,7 +13,8 @@
 namespace workers {
 
 // channels 3: RGB (alpha dropped, gray expanded); 1: gray (ITU-R 601 luma, as PIL's convert("L")).
-// Throws Error(INVALID_REQUEST, field) when the file cannot be read or decoded.
+// PNG, JPEG, WEBP and BMP only (recognised by their signature), at most 64 megapixels; files at
+// most 256 MiB. Throws Error(INVALID_REQUEST, field) when the file cannot be read or decoded.
 Image read_image_file(const std::string& path, int channels, const std::string& field);
 Image decode_image(std::string_view bytes, int channels, const std::string& field);
 

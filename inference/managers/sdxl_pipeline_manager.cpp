@@ -83,9 +83,16 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     }
     const std::string scheduler_name = request.scheduler.empty() ? settings_.default_scheduler : request.scheduler;
     std::string scheduler_label;
+    // The cache's pointers are held for the whole job: that is how the cache knows these
+    // components are in use and must not be evicted (the stages copy the module holders).
+    std::vector<std::shared_ptr<void>> held;
+    auto hold = [&held](auto pointer) {
+      held.push_back(pointer);
+      return pointer;
+    };
     SdxlStage base;
-    base.unet = *models_->unet(base_model);
-    base.encoders = *models_->text_encoders(base_model);
+    base.unet = *hold(models_->unet(base_model));
+    base.encoders = *hold(models_->text_encoders(base_model));
     base.force_zeros_for_empty_prompt = base_model.force_zeros_for_empty_prompt;
     base.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(base_model),
                                     request.scheduler_options, &scheduler_label);
@@ -93,15 +100,15 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     std::optional<ModelHandle> refiner_model;
     if (!request.model.refiner.empty()) {
       refiner_model = models_->open(request.model.refiner, "model.refiner");
-      refiner.unet = *models_->unet(*refiner_model);
-      refiner.encoders = *models_->text_encoders(*refiner_model);
+      refiner.unet = *hold(models_->unet(*refiner_model));
+      refiner.encoders = *hold(models_->text_encoders(*refiner_model));
       refiner.force_zeros_for_empty_prompt = refiner_model->force_zeros_for_empty_prompt;
       std::string unused;
       refiner.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(*refiner_model),
                                          request.scheduler_options, &unused);
     }
     const ModelHandle vae_model = request.model.vae.empty() ? base_model : models_->open_vae(request.model.vae, "model.vae");
-    auto vae = models_->vae(vae_model);
+    auto vae = hold(models_->vae(vae_model));
     context.check_cancelled();
 
     SdxlRun run;

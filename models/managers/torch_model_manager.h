@@ -67,7 +67,7 @@ class TorchModelManager : public ModelManager {
   std::string data_dir_;
   ModelCache cache_;
   mutable std::mutex handles_mutex_;  // guards handles_ (any thread may open)
-  mutable std::map<std::string, ModelHandle> handles_;  // canonical path -> kind etc.
+  mutable std::map<std::string, ModelHandle> handles_;  // canonical path|config_from -> kind etc.
 };
 
 // The data folder of this build (tokenizers and configs for single-file checkpoints):

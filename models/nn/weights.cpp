@@ -60,7 +60,13 @@ void load_weights(torch::nn::Module& module, const NamedTensors& tensors, const 
     const bool adopt = source.scalar_type() == dtype && source.device() == device && source.is_contiguous();
     // Adopting the mapped view skips a copy; the private mapping turns later in-place edits
     // (LoRA merges) into page copies, never writes to the file.
-    target.set_data(adopt ? source : source.to(device, dtype).contiguous());
+    if (adopt) {
+      target.set_data(source);
+    } else if (target.scalar_type() == dtype && target.device() == device) {
+      target.copy_(source);  // converts into the memory construction already touched: no second buffer
+    } else {
+      target.set_data(source.to(device, dtype).contiguous());
+    }
     target.set_requires_grad(false);
   }
 }

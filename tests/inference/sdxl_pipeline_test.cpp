@@ -177,5 +177,43 @@ TEST(SdxlPipelineManager, ProducesEightBitImagesAndMetadata) {
   EXPECT_EQ(updates[updates.size() - 2].total, 3);
 }
 
+TEST(SdxlPipelineManager, ComponentsOfARunningJobAreHeldAgainstEviction) {
+  ModelConfig config;
+  config.model_roots = {SDXL_FIXTURES_DIR};
+  config.cache_bytes = 1;  // every idle component would be evicted at once
+  auto models = std::make_shared<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
+  SdxlPipelineManager manager(models, std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+  CancellationToken token;
+  std::vector<CacheEntryInfo> during;
+  JobContext context(token, [&](const ProgressUpdate& u) {
+    if (u.stage == "denoising") during = models->cache().entries();
+  });
+  GenerationRequest r;
+  r.model.base = "tiny-sdxl";
+  r.width = r.height = 64;
+  r.steps = 1;
+  manager.generate(r, context);
+  ASSERT_EQ(during.size(), 3u);  // unet, text encoders and VAE all stayed
+  for (const auto& e : during) EXPECT_TRUE(e.in_use) << e.key;
+}
+
+TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
+  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+  CancellationToken token;
+  JobContext context(token, nullptr);
+  GenerationRequest r;
+  r.model.base = "tiny-sdxl";
+  r.width = r.height = 64;
+  r.steps = 2;
+  r.seed = 3;
+  const auto plain = manager.generate(r, context);
+  r.model.vae = "tiny-sdxl-inpaint";  // its vae/ is tiny-sdxl's: the same pixels, through the override path
+  const auto overridden = manager.generate(r, context);
+  EXPECT_EQ(overridden.metadata["vae"], "tiny-sdxl-inpaint");
+  EXPECT_EQ(plain.images[0].pixels, overridden.images[0].pixels);
+  r.model.vae = "no-such-vae";
+  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "model.vae");
+}
+
 }  // namespace
 }  // namespace workers

@@ -58,6 +58,22 @@ TEST(ImageCodec, GrayAndColourConversionsAndBadBytes) {
   EXPECT_EQ(error.field, "init_image");
 }
 
+TEST(ImageCodec, OnlyKnownSignaturesReachOpenCv) {
+  // A DICOM-looking file once aborted the process inside Debian's OpenCV (GDCM): found by fuzzing.
+  std::string dicom(128, '\0');
+  dicom += "DICM";
+  dicom += std::string(64, '\xcc');
+  for (const std::string& bytes : {dicom, std::string("GIF89a...."), std::string("\x89PNG\r\n\x1a\n truncated")}) {
+    auto e = testing_support::catch_error([&] { decode_image(bytes, 3, "init_image"); });
+    EXPECT_EQ(e.code, ErrorCode::kInvalidRequest);
+    EXPECT_EQ(e.field, "init_image");
+  }
+  const Image rgb = gradient(8, 8, 3);
+  for (const char* format : {"png", "jpeg", "webp"}) {
+    EXPECT_EQ(decode_image(encode_image(rgb, format), 3, "init_image").width, 8) << format;
+  }
+}
+
 TEST(ImageCodec, ResizeAndThumbnailKeepTheAspect) {
   const Image image = gradient(600, 300, 3);
   const auto small = thumbnail(image, 256);
