@@ -43,7 +43,7 @@ nlohmann::json ModelInstructor::status() const {
           {"model_roots", config_.model_roots},
           {"lora_roots", config_.lora_roots},
           {"controlnet_roots", config_.controlnet_roots},
-          {"cache_bytes", config_.cache_bytes},
+          {"cache_bytes", manager_ ? manager_->cache_budget() : config_.cache_bytes},
           {"loaded", loaded},
           {"loaded_bytes", bytes}};
 }

@@ -30,6 +30,8 @@ class ModelManager {
   // Returns false when the model was not loaded.
   virtual bool unload(const ModelReference& reference) = 0;
   virtual std::vector<LoadedModel> loaded() const = 0;
+  // The cache budget in effect (bytes; 0: no limit).
+  virtual std::uint64_t cache_budget() const { return 0; }
 };
 
 }  // namespace workers

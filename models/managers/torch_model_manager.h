@@ -41,6 +41,7 @@ class TorchModelManager : public ModelManager {
   LoadedModel load(const ModelReference& reference) override;
   bool unload(const ModelReference& reference) override;
   std::vector<LoadedModel> loaded() const override;
+  std::uint64_t cache_budget() const override { return cache_.budget(); }
 
   // Throws Error(INVALID_REQUEST / MODEL_NOT_FOUND, field) and MODEL_LOAD_ERROR.
   // `config_from` (a model reference, single-file checkpoints only): see ModelSuite::config_from.

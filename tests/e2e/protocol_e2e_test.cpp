@@ -334,3 +334,25 @@ TEST(ProtocolE2E, CancelAndTimeoutStopRunningJobsAndServingContinues) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ProtocolE2E, StatusShowsTheCacheBudgetInEffect) {
+  const std::string status = "{\"request_id\":\"s\",\"message_type\":\"status_request\"}\n";
+  auto configured = run("serve", status, "SDXL_WORKERS_CACHE_BYTES=123456789");
+  ASSERT_EQ(configured.lines.size(), 1u) << configured.stderr_text;
+  EXPECT_EQ(parse(configured.lines[0])["data"]["models"]["cache_bytes"], 123456789);
+  auto automatic = run("serve", status);
+  ASSERT_EQ(automatic.lines.size(), 1u);
+  const auto data = parse(automatic.lines[0])["data"];
+  // 0 in the config means half the RAM on a CPU (80 % of the GPU's memory on CUDA).
+  if (data["device"]["selected"]["device"] == "cpu") {
+    EXPECT_EQ(data["models"]["cache_bytes"].get<std::uint64_t>(),
+              data["device"]["cpu"]["total_memory"].get<std::uint64_t>() / 2);
+  } else {
+    EXPECT_GT(data["models"]["cache_bytes"].get<std::uint64_t>(), 0u);
+  }
+  EXPECT_EQ(data["queue"]["pipeline_available"], true);
+}
+
+}  // namespace
