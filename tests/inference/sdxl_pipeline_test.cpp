@@ -45,6 +45,15 @@ SdxlRun tiny_run() {
   return run;
 }
 
+// A 64×64 request on the tiny base model.
+GenerationRequest tiny_request(int steps) {
+  GenerationRequest r;
+  r.model.base = "tiny-sdxl";
+  r.width = r.height = 64;
+  r.steps = steps;
+  return r;
+}
+
 TEST(MicroConditioning, SixIdsForTheBaseFiveWithAestheticsForTheRefiner) {
   GenerationRequest r;
   r.original_size = SizePair{96, 80};
@@ -121,10 +130,7 @@ TEST(SdxlPipelineManager, RefusesLorasControlNetsAndUnreadableImagesWithTheField
   SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
   CancellationToken token;
   JobContext context(token, nullptr);
-  GenerationRequest r;
-  r.model.base = "tiny-sdxl";
-  r.width = r.height = 64;
-  r.steps = 1;
+  GenerationRequest r = tiny_request(1);
   r.loras = {LoraSpec{"style", 0.8, true}};
   auto e = catch_error([&] { manager.generate(r, context); });
   EXPECT_EQ(e.code, ErrorCode::kWorkerUnavailable);
@@ -188,11 +194,7 @@ TEST(SdxlPipelineManager, ComponentsOfARunningJobAreHeldAgainstEviction) {
   JobContext context(token, [&](const ProgressUpdate& u) {
     if (u.stage == "denoising") during = models->cache().entries();
   });
-  GenerationRequest r;
-  r.model.base = "tiny-sdxl";
-  r.width = r.height = 64;
-  r.steps = 1;
-  manager.generate(r, context);
+  manager.generate(tiny_request(1), context);
   ASSERT_EQ(during.size(), 3u);  // unet, text encoders and VAE all stayed
   for (const auto& e : during) EXPECT_TRUE(e.in_use) << e.key;
 }
@@ -201,10 +203,7 @@ TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
   SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
   CancellationToken token;
   JobContext context(token, nullptr);
-  GenerationRequest r;
-  r.model.base = "tiny-sdxl";
-  r.width = r.height = 64;
-  r.steps = 2;
+  GenerationRequest r = tiny_request(2);
   r.seed = 3;
   const auto plain = manager.generate(r, context);
   r.model.vae = "tiny-sdxl-inpaint";  // its vae/ is tiny-sdxl's: the same pixels, through the override path
