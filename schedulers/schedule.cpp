@@ -62,6 +62,15 @@ at::Tensor rescale_zero_terminal_snr(const at::Tensor& betas) {
   return 1 - alphas;
 }
 
+SampleClipping::SampleClipping(const SchedulerConfig& c, bool enabled_by_default)
+    : enabled(c.flag("clip_sample", enabled_by_default)), range(c.number("clip_sample_range", 1.0)) {}
+
+at::Tensor SampleClipping::apply(const at::Tensor& x0) const { return enabled ? x0.clamp(-range, range) : x0; }
+
+void refuse_thresholding(const SchedulerConfig& c) {
+  if (c.flag("thresholding", false)) c.fail("thresholding", "dynamic thresholding is not supported (pixel-space models only)");
+}
+
 void check_steps(std::int64_t steps, std::int64_t train_steps) {
   if (steps < 1 || steps > train_steps) {
     throw Error(ErrorCode::kInvalidRequest,

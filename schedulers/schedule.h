@@ -33,6 +33,18 @@ TrainSchedule train_schedule(const SchedulerConfig& config, const BetaDefaults& 
                              bool allow_zero_snr = true);
 at::Tensor rescale_zero_terminal_snr(const at::Tensor& betas);
 
+// diffusers' clip_sample / clip_sample_range on the predicted x0 (DDIM, DDPM, Heun).
+struct SampleClipping {
+  bool enabled = false;
+  double range = 1.0;
+  SampleClipping() = default;
+  SampleClipping(const SchedulerConfig& config, bool enabled_by_default);
+  at::Tensor apply(const at::Tensor& x0) const;
+};
+
+// Dynamic thresholding works on pixel-space samples only: a config asking for it is refused.
+void refuse_thresholding(const SchedulerConfig& config);
+
 // Throws Error(INVALID_REQUEST, "steps") unless 1 <= steps <= train_steps.
 void check_steps(std::int64_t steps, std::int64_t train_steps);
 

@@ -10,11 +10,10 @@ namespace {
 class Ddim : public AlphaScheduler {
  public:
   explicit Ddim(const SchedulerConfig& c) : AlphaScheduler(c, "leading") {
-    clip_sample_ = c.flag("clip_sample", true);
-    clip_range_ = c.number("clip_sample_range", 1.0);
+    clipping_ = schedule::SampleClipping(c, true);
     final_acp_ = c.flag("set_alpha_to_one", true) ? 1.0 : train_.acp.front();
     eta_ = c.number("eta", 0.0);
-    if (c.flag("thresholding", false)) c.fail("thresholding", "dynamic thresholding is not supported (pixel-space models only)");
+    schedule::refuse_thresholding(c);
     if (eta_ < 0) c.fail("eta", "must not be negative");
   }
   std::string class_name() const override { return "DDIMScheduler"; }
@@ -34,7 +33,7 @@ class Ddim : public AlphaScheduler {
     } else {
       eps = std::sqrt(a) * model_output + std::sqrt(b) * sample;
     }
-    if (clip_sample_) x0 = x0.clamp(-clip_range_, clip_range_);
+    x0 = clipping_.apply(x0);
     const double b_prev = 1.0 - a_prev;
     const double variance = (b_prev / b) * (1.0 - a / a_prev);
     const double std_dev = eta_ * std::sqrt(variance);
@@ -45,8 +44,7 @@ class Ddim : public AlphaScheduler {
   }
 
  private:
-  bool clip_sample_ = true;
-  double clip_range_ = 1.0;
+  schedule::SampleClipping clipping_;
   double final_acp_ = 1.0;
   double eta_ = 0.0;
 };

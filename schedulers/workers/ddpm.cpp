@@ -10,11 +10,10 @@ namespace {
 class Ddpm : public AlphaScheduler {
  public:
   explicit Ddpm(const SchedulerConfig& c) : AlphaScheduler(c, "leading") {
-    clip_sample_ = c.flag("clip_sample", true);
-    clip_range_ = c.number("clip_sample_range", 1.0);
+    clipping_ = schedule::SampleClipping(c, true);
     variance_type_ = c.choice("variance_type", "fixed_small",
                               {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"});
-    if (c.flag("thresholding", false)) c.fail("thresholding", "dynamic thresholding is not supported (pixel-space models only)");
+    schedule::refuse_thresholding(c);
   }
   std::string class_name() const override { return "DDPMScheduler"; }
   void set_timesteps(std::int64_t steps) override { set_integer_timesteps(steps); }
@@ -26,7 +25,7 @@ class Ddpm : public AlphaScheduler {
     const double b = schedule::f32(1.0 - a), b_prev = schedule::f32(1.0 - a_prev);
     const double current_alpha = schedule::f32(a / a_prev), current_beta = schedule::f32(1.0 - current_alpha);
     auto x0 = predict_x0(model_output, sample, a);
-    if (clip_sample_) x0 = x0.clamp(-clip_range_, clip_range_);
+    x0 = clipping_.apply(x0);
     const double x0_coeff = std::sqrt(a_prev) * current_beta / b;
     const double sample_coeff = std::sqrt(current_alpha) * b_prev / b;
     auto prev = x0_coeff * x0 + sample_coeff * sample;
@@ -44,8 +43,7 @@ class Ddpm : public AlphaScheduler {
   }
 
  private:
-  bool clip_sample_ = true;
-  double clip_range_ = 1.0;
+  schedule::SampleClipping clipping_;
   std::string variance_type_;
 };
 

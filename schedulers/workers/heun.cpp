@@ -10,8 +10,7 @@ namespace {
 class Heun : public SigmaBase {
  public:
   explicit Heun(const SchedulerConfig& c) : SigmaBase(c, {false, true, {0.00085, 0.012, "linear"}}) {
-    clip_sample_ = c.flag("clip_sample", false);
-    clip_range_ = c.number("clip_sample_range", 1.0);
+    clipping_ = schedule::SampleClipping(c, false);
   }
   std::string class_name() const override { return "HeunDiscreteScheduler"; }
   int order() const override { return 2; }
@@ -34,7 +33,7 @@ class Heun : public SigmaBase {
     const float s = first_order_ ? sigma(k) : sigma(k - 1);
     const float next = first_order_ ? sigma(k + 1) : sigma(k);
     auto x0 = x0_from(model_output, sample, first_order_ ? s : next);
-    if (clip_sample_) x0 = x0.clamp(-clip_range_, clip_range_);
+    x0 = clipping_.apply(x0);
     at::Tensor prev;
     if (first_order_) {
       auto derivative = (sample - x0) / s;
@@ -54,8 +53,7 @@ class Heun : public SigmaBase {
   }
 
  private:
-  bool clip_sample_ = false;
-  double clip_range_ = 1.0;
+  schedule::SampleClipping clipping_;
   bool first_order_ = true;
   float dt_ = 0;
   at::Tensor prev_derivative_, cached_;

@@ -21,7 +21,7 @@ MultistepBase::MultistepBase(const SchedulerConfig& c, bool zero_snr_key, bool h
     steps_offset_ = c.integer("steps_offset", 0, 0, train_.steps - 1);
   }
   use_karras_ = c.flag("use_karras_sigmas", false);
-  if (c.flag("thresholding", false)) c.fail("thresholding", "dynamic thresholding is not supported (pixel-space models only)");
+  schedule::refuse_thresholding(c);
 }
 
 std::vector<double> MultistepBase::grid(std::int64_t n, std::int64_t last) const {
