@@ -5,6 +5,7 @@
 #include <fstream>
 #include <future>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include "interface/workers_interface.h"
@@ -41,29 +42,29 @@ double number(const CliOptions& o, const std::string& flag) {
   throw_invalid("--" + flag, "expects a number, got \"" + text + "\"");
 }
 
-long long integer(const CliOptions& o, const std::string& flag) {
-  const std::string text = o.value(flag);
+// A whole number, or nullopt.
+std::optional<long long> whole(const std::string& text) {
   try {
     std::size_t used = 0;
     const long long v = std::stoll(text, &used);
     if (used == text.size()) return v;
   } catch (const std::exception&) {
   }
-  throw_invalid("--" + flag, "expects a whole number, got \"" + text + "\"");
+  return std::nullopt;
+}
+
+long long integer(const CliOptions& o, const std::string& flag) {
+  if (auto v = whole(o.value(flag))) return *v;
+  throw_invalid("--" + flag, "expects a whole number, got \"" + o.value(flag) + "\"");
 }
 
 nlohmann::json pair(const CliOptions& o, const std::string& flag) {
   const std::string text = o.value(flag);
   const auto comma = text.find(',');
-  CliOptions parts;
-  if (comma == std::string::npos) throw_invalid("--" + flag, "expects two numbers as A,B, got \"" + text + "\"");
-  parts.values["first"] = text.substr(0, comma);
-  parts.values["second"] = text.substr(comma + 1);
-  try {
-    return {integer(parts, "first"), integer(parts, "second")};
-  } catch (const Error&) {
-    throw_invalid("--" + flag, "expects two whole numbers as A,B, got \"" + text + "\"");
-  }
+  const auto first = whole(text.substr(0, comma));
+  const auto second = comma == std::string::npos ? std::nullopt : whole(text.substr(comma + 1));
+  if (!first || !second) throw_invalid("--" + flag, "expects two whole numbers as A,B, got \"" + text + "\"");
+  return {*first, *second};
 }
 
 // diffusers' default size: the UNet's sample_size times the VAE factor (1024 for SDXL).

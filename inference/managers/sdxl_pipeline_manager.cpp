@@ -90,22 +90,23 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
       held.push_back(pointer);
       return pointer;
     };
-    SdxlStage base;
-    base.unet = *hold(models_->unet(base_model));
-    base.encoders = *hold(models_->text_encoders(base_model));
-    base.force_zeros_for_empty_prompt = base_model.force_zeros_for_empty_prompt;
-    base.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(base_model),
-                                    request.scheduler_options, &scheduler_label);
+    // Each expert gets the same scheduler name over its own scheduler config.
+    auto make_stage = [&](const ModelHandle& model, std::string* label) {
+      SdxlStage stage;
+      stage.unet = *hold(models_->unet(model));
+      stage.encoders = *hold(models_->text_encoders(model));
+      stage.force_zeros_for_empty_prompt = model.force_zeros_for_empty_prompt;
+      stage.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(model),
+                                       request.scheduler_options, label);
+      return stage;
+    };
+    SdxlStage base = make_stage(base_model, &scheduler_label);
     SdxlStage refiner;
     std::optional<ModelHandle> refiner_model;
     if (!request.model.refiner.empty()) {
       refiner_model = models_->open(request.model.refiner, "model.refiner");
-      refiner.unet = *hold(models_->unet(*refiner_model));
-      refiner.encoders = *hold(models_->text_encoders(*refiner_model));
-      refiner.force_zeros_for_empty_prompt = refiner_model->force_zeros_for_empty_prompt;
-      std::string unused;
-      refiner.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(*refiner_model),
-                                         request.scheduler_options, &unused);
+      std::string same_label;
+      refiner = make_stage(*refiner_model, &same_label);
     }
     const ModelHandle vae_model = request.model.vae.empty() ? base_model : models_->open_vae(request.model.vae, "model.vae");
     auto vae = hold(models_->vae(vae_model));

@@ -104,15 +104,16 @@ ModelHandle TorchModelManager::open_vae(const std::string& reference, const std:
     return open(reference, field);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kModelNotFound) throw;
-    // A bare VAE folder (config.json + weights) directly under a root.
-    for (const auto& root : registry_.roots()) {
-      const fs::path ref(reference);
-      if (ref.is_absolute() || reference.find("..") != std::string::npos) break;
-      std::error_code ec;
-      const auto folder = fs::weakly_canonical(fs::path(root) / ref, ec);
-      if (ec || !path_inside(folder.string(), root) || !is_vae_folder(folder)) continue;
-      return {reference, folder.string(), ModelLayout::kDiffusersFolder, "vae", true, ""};
+    // A bare VAE folder (config.json + weights) inside a root, contained by the same rules as
+    // every request path.
+    std::string config;
+    try {
+      config = resolve_input_file(registry_.roots(), reference + "/config.json", field, "model_roots");
+    } catch (const Error&) {
+      throw e;  // not a VAE folder either: the registry's answer says what was tried
     }
+    const fs::path folder = fs::path(config).parent_path();
+    if (is_vae_folder(folder)) return {reference, folder.string(), ModelLayout::kDiffusersFolder, "vae", true, ""};
     throw;
   }
 }
@@ -130,21 +131,21 @@ ComponentSource TorchModelManager::source(const ModelHandle& model, const std::s
   return component_source(*converted, model.path);
 }
 
-std::string TorchModelManager::key(const ModelHandle& model, const std::string& component, c10::ScalarType dtype) const {
+std::string TorchModelManager::key(const ModelHandle& model, const std::string& component) const {
   // Configs from another folder build a different module from the same file.
   const std::string configs = model.config_from.empty() ? "" : "+" + model.config_from;
-  return model.path + configs + "#" + component + "@" + device_name_ + "/" + dtype_name(dtype);
+  return model.path + configs + "#" + component + "@" + device_name_ + "/" + dtype_name(placement_.dtype);
 }
 
 std::shared_ptr<UNet2DConditionModel> TorchModelManager::unet(const ModelHandle& model) {
   if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
-  return cache_.get_as<UNet2DConditionModel>(key(model, "unet", placement_.dtype), model.path, "unet", [&] {
+  return cache_.get_as<UNet2DConditionModel>(key(model, "unet"), model.path, "unet", [&] {
     return cached_module(build_unet(source(model, "unet"), placement_));
   });
 }
 
 std::shared_ptr<AutoencoderKL> TorchModelManager::vae(const ModelHandle& model) {
-  return cache_.get_as<AutoencoderKL>(key(model, "vae", placement_.dtype), model.path, "vae", [&] {
+  return cache_.get_as<AutoencoderKL>(key(model, "vae"), model.path, "vae", [&] {
     const auto src = source(model, "vae");
     // fp16 with force_upcast runs the VAE in fp32 (the SDXL VAE overflows in fp16).
     const auto dtype = vae_compute_dtype(VaeConfig::from_json(src.config, src.what), placement_.dtype);
@@ -155,7 +156,7 @@ std::shared_ptr<AutoencoderKL> TorchModelManager::vae(const ModelHandle& model) 
 std::shared_ptr<SdxlTextEncoders> TorchModelManager::text_encoders(const ModelHandle& model) {
   if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
   return cache_.get_as<SdxlTextEncoders>(
-      key(model, "text_encoders", placement_.dtype), model.path, "text_encoders", [&] {
+      key(model, "text_encoders"), model.path, "text_encoders", [&] {
         auto encoders = std::make_shared<SdxlTextEncoders>();
         std::uint64_t bytes = 0;
         const bool refiner = model.kind == "sdxl-refiner";

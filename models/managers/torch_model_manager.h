@@ -60,7 +60,7 @@ class TorchModelManager : public ModelManager {
 
  private:
   ComponentSource source(const ModelHandle& model, const std::string& component) const;
-  std::string key(const ModelHandle& model, const std::string& component, c10::ScalarType dtype) const;
+  std::string key(const ModelHandle& model, const std::string& component) const;
 
   ModelRegistry registry_;
   Placement placement_;
