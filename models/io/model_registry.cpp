@@ -1,5 +1,6 @@
 #include "models/io/model_registry.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "utilities/error.h"
@@ -11,12 +12,6 @@ namespace {
 namespace fs = std::filesystem;
 
 bool inside(const fs::path& path, const std::string& root) { return path_inside(path.string(), root); }
-
-bool is_model(const fs::path& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return fs::is_regular_file(path / "model_index.json", ec);
-  return fs::is_regular_file(path, ec) && path.extension() == ".safetensors";
-}
 
 }  // namespace
 
@@ -38,13 +33,38 @@ ModelLayout detect_layout(const std::string& path) {
   throw Error(ErrorCode::kModelNotFound, path + ": no such file or folder");
 }
 
-ModelRegistry::ModelRegistry(std::vector<std::string> roots) : roots_(canonical_roots(roots)) {}
+ModelRegistry::ModelRegistry(std::vector<std::string> roots, RegistryKind kind)
+    : roots_(canonical_roots(roots)), kind_(std::move(kind)) {}
+
+bool ModelRegistry::is_match(const fs::path& path) const {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return !kind_.folder_marker.empty() && fs::is_regular_file(path / kind_.folder_marker, ec);
+  return fs::is_regular_file(path, ec) && path.extension() == ".safetensors";
+}
+
+// <root>/**/<reference>.safetensors, in root order, then path order (A1111 finds LoRAs this way).
+std::vector<fs::path> ModelRegistry::by_name(const std::string& reference) const {
+  std::vector<fs::path> found;
+  if (!kind_.search_subfolders || reference.find('/') != std::string::npos) return found;
+  for (const auto& root : roots_) {
+    std::vector<fs::path> here;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      const auto& p = it->path();
+      if (p.extension() == ".safetensors" && (p.stem() == reference || p.filename() == reference)) here.push_back(p);
+    }
+    std::sort(here.begin(), here.end());
+    found.insert(found.end(), here.begin(), here.end());
+  }
+  return found;
+}
 
 ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::string& field) const {
   if (reference.empty()) throw_invalid(field, "is empty");
   if (roots_.empty()) {
-    throw_invalid(field, "no model roots are configured (workers.instructors.model.model_roots or "
-                         "SDXL_WORKERS_MODEL_ROOTS), so \"" + reference + "\" cannot be resolved");
+    throw_invalid(field, "no " + kind_.what + " roots are configured (" + kind_.roots_setting + "), so \"" +
+                             reference + "\" cannot be resolved");
   }
   const fs::path ref(reference);
   std::vector<fs::path> candidates;
@@ -54,7 +74,7 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
     const auto normal = fs::weakly_canonical(ref, ec);
     bool allowed = false;
     for (const auto& root : roots_) allowed = allowed || inside(ec ? ref.lexically_normal() : normal, root);
-    if (!allowed) throw_invalid(field, "\"" + reference + "\" is outside the configured model roots");
+    if (!allowed) throw_invalid(field, "\"" + reference + "\" is outside the configured " + kind_.what + " roots");
     candidates.push_back(ref);
   } else {
     for (const auto& part : ref) {
@@ -64,11 +84,12 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
       candidates.push_back(fs::path(root) / ref);
       candidates.push_back(fs::path(root) / (reference + ".safetensors"));
     }
+    for (auto& p : by_name(reference)) candidates.push_back(std::move(p));
   }
   std::vector<std::string> tried;
   for (const auto& candidate : candidates) {
     tried.push_back(candidate.string());
-    if (!is_model(candidate)) continue;
+    if (!is_match(candidate)) continue;
     std::error_code ec;
     const auto canonical = fs::canonical(candidate, ec);
     if (ec) continue;
@@ -76,14 +97,19 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
     for (const auto& root : roots_) allowed = allowed || inside(canonical, root);
     if (!allowed) {
       throw_invalid(field, "\"" + reference + "\" resolves to " + canonical.string() +
-                               ", outside the configured model roots");
+                               ", outside the configured " + kind_.what + " roots");
     }
-    return {reference, canonical.string(), detect_layout(canonical.string())};
+    const auto layout = fs::is_directory(canonical, ec) ? ModelLayout::kDiffusersFolder : ModelLayout::kSingleFile;
+    return {reference, canonical.string(), layout};
   }
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+  const std::string shapes = kind_.folder_marker.empty()
+                                ? "a .safetensors file"
+                                : "a folder with " + kind_.folder_marker + " or a .safetensors file";
   throw Error(ErrorCode::kModelNotFound,
-              field + ": no model \"" + reference + "\" (a folder with model_index.json or a .safetensors file); tried " + list,
+              field + ": no " + kind_.what + " \"" + reference + "\" (" + shapes + "); tried " + list +
+                  (kind_.search_subfolders ? " and every subfolder" : ""),
               field);
 }
 
@@ -92,10 +118,11 @@ std::vector<ResolvedModel> ModelRegistry::list() const {
   for (const auto& root : roots_) {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(root, ec)) {
-      if (!is_model(entry.path())) continue;
+      if (!is_match(entry.path())) continue;
       const auto canonical = fs::canonical(entry.path(), ec);
       if (ec || !inside(canonical, root)) continue;
-      out.push_back({entry.path().filename().string(), canonical.string(), detect_layout(canonical.string())});
+      out.push_back({entry.path().filename().string(), canonical.string(),
+                     fs::is_directory(canonical, ec) ? ModelLayout::kDiffusersFolder : ModelLayout::kSingleFile});
     }
   }
   return out;

@@ -3,6 +3,7 @@
 // that resolves outside the roots (.., symlinks, absolute paths elsewhere) is refused.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,19 +19,32 @@ struct ResolvedModel {
   ModelLayout layout = ModelLayout::kDiffusersFolder;
 };
 
+// What a registry finds under its roots. Models are folders with model_index.json; ControlNets
+// are bare component folders (config.json); LoRAs are files only, found in subfolders by name too.
+struct RegistryKind {
+  std::string what = "model";               // for messages: "model", "LoRA", "ControlNet"
+  std::string folder_marker = "model_index.json";  // "" : folders are never a match
+  std::string roots_setting = "workers.instructors.model.model_roots or SDXL_WORKERS_MODEL_ROOTS";
+  bool search_subfolders = false;           // a bare name also matches <root>/**/<name>.safetensors
+};
+
 class ModelRegistry {
  public:
-  explicit ModelRegistry(std::vector<std::string> roots);
+  explicit ModelRegistry(std::vector<std::string> roots, RegistryKind kind = {});
 
   // Throws Error(INVALID_REQUEST, field) for a reference escaping the roots or with no roots
   // configured, Error(MODEL_NOT_FOUND, field) naming what was tried.
   ResolvedModel resolve(const std::string& reference, const std::string& field = "model") const;
-  // Every model directly under each root (folders with model_index.json, *.safetensors files).
+  // Every model directly under each root (marked folders, *.safetensors files).
   std::vector<ResolvedModel> list() const;
   const std::vector<std::string>& roots() const { return roots_; }
 
  private:
+  bool is_match(const std::filesystem::path& path) const;
+  std::vector<std::filesystem::path> by_name(const std::string& reference) const;
+
   std::vector<std::string> roots_;  // canonical
+  RegistryKind kind_;
 };
 
 // The layout at `path`, or throws Error(MODEL_NOT_FOUND): used by the CLI on explicit paths.

@@ -167,6 +167,46 @@ std::optional<MappedKey> UnetKeyMap::map(const std::string& key) const {
   return MappedKey{best->diffusers + rest, KeyTransform::kNone};
 }
 
+std::optional<std::string> UnetKeyMap::to_sgm(const std::string& key) const {
+  const Rule* best = nullptr;
+  for (const auto& rule : rules_) {
+    if (key.rfind(rule.diffusers, 0) == 0 && (!best || rule.diffusers.size() > best->diffusers.size())) best = &rule;
+  }
+  if (!best) return std::nullopt;
+  std::string rest = key.substr(best->diffusers.size());
+  if (best->inner) {
+    for (const auto& [from, to] : *best->inner) {
+      if (rest.rfind(to, 0) == 0) {
+        rest = from + rest.substr(to.size());
+        break;
+      }
+    }
+  }
+  return best->sgm + rest;
+}
+
+UnetLayout unet_layout_of(const std::vector<std::string>& names) {
+  std::map<int, std::set<int>> resnets;  // level -> resnet indices
+  std::set<int> attention_levels;
+  UnetLayout layout;
+  for (const auto& name : names) {
+    const std::string down = "down_blocks.";
+    if (name.rfind("mid_block.attentions.", 0) == 0) layout.mid_attention = true;
+    if (name.rfind(down, 0) != 0) continue;
+    std::size_t after = 0;
+    const int level = leading_index(name, down.size(), &after);
+    if (level < 0) continue;
+    const std::string rest = name.substr(after);
+    std::size_t after_resnet = 0;
+    if (rest.rfind("resnets.", 0) == 0) resnets[level].insert(leading_index(rest, 8, &after_resnet));
+    if (rest.rfind("attentions.", 0) == 0) attention_levels.insert(level);
+  }
+  layout.levels = static_cast<int>(resnets.size());
+  layout.layers_per_block = resnets.empty() ? 0 : static_cast<int>(resnets.begin()->second.size());
+  for (int level = 0; level < layout.levels; ++level) layout.attention.push_back(attention_levels.count(level) > 0);
+  return layout;
+}
+
 std::optional<MappedKey> map_vae_key(const std::string& key, int levels) {
   for (const std::string side : {"encoder.", "decoder."}) {
     if (key.rfind(side, 0) != 0) continue;

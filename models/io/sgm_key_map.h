@@ -41,11 +41,16 @@ class UnetKeyMap {
   explicit UnetKeyMap(const UnetLayout& layout);
   ~UnetKeyMap();
   std::optional<MappedKey> map(const std::string& key) const;
+  // The other way: a diffusers UNet name -> its SGM name (no prefix); nullopt when no rule has it.
+  std::optional<std::string> to_sgm(const std::string& diffusers_key) const;
 
  private:
   struct Rule;
   std::vector<Rule> rules_;
 };
+
+// A diffusers UNet's layout from its parameter names ("down_blocks.1.attentions.0....").
+UnetLayout unet_layout_of(const std::vector<std::string>& diffusers_names);
 
 // Keys without their component prefix. nullopt: the key has no diffusers counterpart.
 std::optional<MappedKey> map_vae_key(const std::string& key, int levels);

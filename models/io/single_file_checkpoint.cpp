@@ -81,7 +81,8 @@ nlohmann::json unet_config(const TensorList& t, const UnetLayout& layout, Checkp
   nlohmann::json c;
   c["_class_name"] = "UNet2DConditionModel";
   c["in_channels"] = dim_of(t, "conv_in.weight", 1, path);
-  c["out_channels"] = dim_of(t, "conv_out.weight", 0, path);
+  // A ControlNet is the encoder half only: no conv_out.
+  c["out_channels"] = find_tensor(t, "conv_out.weight") ? dim_of(t, "conv_out.weight", 0, path) : c["in_channels"].get<std::int64_t>();
   c["layers_per_block"] = layout.layers_per_block;
   nlohmann::json channels = nlohmann::json::array(), down = nlohmann::json::array(), up = nlohmann::json::array(),
                  depth = nlohmann::json::array(), heads = nlohmann::json::array();
@@ -198,11 +199,21 @@ nlohmann::json text_config(const TensorList& t, bool open_clip, std::vector<std:
 }
 
 // Keys whose values the tensor shapes decide; a config_from must agree with them.
+const std::vector<std::string> kUnetShapeKeys = {
+    "in_channels", "layers_per_block", "block_out_channels", "down_block_types", "transformer_layers_per_block",
+    "cross_attention_dim", "use_linear_projection", "projection_class_embeddings_input_dim"};
+
 const std::map<std::string, std::vector<std::string>> kShapeKeys = {
-    {"unet",
-     {"in_channels", "out_channels", "layers_per_block", "block_out_channels", "down_block_types", "up_block_types",
-      "transformer_layers_per_block", "cross_attention_dim", "use_linear_projection",
-      "projection_class_embeddings_input_dim"}},
+    {"unet", [] {
+       auto keys = kUnetShapeKeys;
+       keys.insert(keys.end(), {"out_channels", "up_block_types"});
+       return keys;
+     }()},
+    {"controlnet", [] {
+       auto keys = kUnetShapeKeys;
+       keys.insert(keys.end(), {"conditioning_channels", "conditioning_embedding_out_channels"});
+       return keys;
+     }()},
     {"vae", {"block_out_channels", "layers_per_block", "in_channels", "out_channels", "latent_channels"}},
     {"text_encoder", {"vocab_size", "hidden_size", "max_position_embeddings", "num_hidden_layers", "intermediate_size"}},
     {"text_encoder_2",
@@ -215,8 +226,8 @@ nlohmann::json normalised(const nlohmann::json& value, std::size_t length) {
   return value;
 }
 
-void apply_config_from(ConvertedComponent& component, const std::string& folder, const std::string& path) {
-  const auto file = std::filesystem::path(folder) / component.name / "config.json";
+// `file`: the config.json that wins over the inferred config (checked against the shapes).
+void apply_config_from(ConvertedComponent& component, const std::filesystem::path& file, const std::string& path) {
   if (!std::filesystem::is_regular_file(file)) return;  // not given for this component: keep inferred
   nlohmann::json given;
   try {
@@ -365,9 +376,97 @@ SingleFileCheckpoint load_single_file(const std::string& path, const std::string
 
   if (!config_from.empty()) {
     if (!std::filesystem::is_directory(config_from)) fail(config_from, "config_from is not a folder");
-    for (auto& component : result.components) apply_config_from(component, config_from, path);
+    for (auto& component : result.components) {
+      apply_config_from(component, std::filesystem::path(config_from) / component.name / "config.json", path);
+    }
   }
   return result;
+}
+
+ConvertedComponent load_single_file_controlnet(const SafetensorsFile& file, const std::string& config_file) {
+  const std::string path = file.path();
+  const auto names = file.names();
+  // The original (ControlNet 1.1 / sd-scripts) layout is "control_model.<UNet encoder key>", plus
+  // input_hint_block, zero_convs and middle_block_out; some files drop the prefix. A diffusers
+  // state dict saved as one file is taken by name as it is.
+  const bool diffusers = std::any_of(names.begin(), names.end(),
+                                     [](const std::string& n) { return starts_with(n, "controlnet_cond_embedding."); });
+  const std::string prefix =
+      std::any_of(names.begin(), names.end(), [](const std::string& n) { return starts_with(n, "control_model."); })
+          ? "control_model."
+          : "";
+  ConvertedComponent net{"controlnet", {}, {}, {}};
+  std::vector<std::string> unet_keys, unmapped;
+  std::map<int, std::string> hint;  // input_hint_block conv index -> key suffix (".weight"/".bias")
+  for (const auto& name : names) {
+    if (diffusers) {
+      net.tensors.emplace_back(name, file.tensor(name));
+    } else if (starts_with(name, prefix)) {
+      unet_keys.push_back(name.substr(prefix.size()));
+    } else {
+      unmapped.push_back(name);
+    }
+  }
+  if (!diffusers) {
+    if (unet_keys.empty()) fail(path, "has no ControlNet tensors (control_model.* or controlnet_cond_embedding.*)");
+    std::set<int> hint_convs;
+    static const std::regex kHint(R"(^input_hint_block\.(\d+)\.(weight|bias)$)");
+    static const std::regex kZero(R"(^zero_convs\.(\d+)\.0\.(weight|bias)$)");
+    for (const auto& key : unet_keys) {
+      std::smatch m;
+      if (std::regex_match(key, m, kHint)) hint_convs.insert(std::stoi(m[1]));
+    }
+    std::vector<std::string> encoder_keys;
+    for (const auto& key : unet_keys) {
+      if (!starts_with(key, "input_hint_block.") && !starts_with(key, "zero_convs.") && !starts_with(key, "middle_block_out.")) {
+        encoder_keys.push_back(key);
+      }
+    }
+    const UnetKeyMap map(infer_unet_layout(encoder_keys));
+    const std::vector<int> hints(hint_convs.begin(), hint_convs.end());
+    for (const auto& key : unet_keys) {
+      const auto tensor = file.tensor(prefix + key);
+      std::smatch m;
+      if (std::regex_match(key, m, kHint)) {
+        // Convs in order: conv_in, blocks.0 .. blocks.n-3, conv_out (the SiLUs between take indices).
+        const auto position = std::find(hints.begin(), hints.end(), std::stoi(m[1])) - hints.begin();
+        const std::string target = position == 0 ? "conv_in"
+                                   : position + 1 == static_cast<long>(hints.size())
+                                       ? "conv_out"
+                                       : "blocks." + std::to_string(position - 1);
+        net.tensors.emplace_back("controlnet_cond_embedding." + target + "." + m[2].str(), tensor);
+      } else if (std::regex_match(key, m, kZero)) {
+        net.tensors.emplace_back("controlnet_down_blocks." + m[1].str() + "." + m[2].str(), tensor);
+      } else if (starts_with(key, "middle_block_out.0.")) {
+        net.tensors.emplace_back("controlnet_mid_block." + key.substr(19), tensor);
+      } else if (auto mapped = map.map(key)) {
+        add_converted(net.tensors, *mapped, tensor);
+      } else {
+        unmapped.push_back(prefix + key);
+      }
+    }
+  }
+  if (!unmapped.empty()) {
+    fail(path, std::to_string(unmapped.size()) + " tensors are not part of an SDXL ControlNet (first: " +
+                   unmapped.front() + "); is this a ControlNet for SD 1.5, a T2I adapter or a control LoRA?");
+  }
+  std::vector<std::string> diffusers_names;
+  for (const auto& [name, t] : net.tensors) diffusers_names.push_back(name);
+  const auto layout = unet_layout_of(diffusers_names);
+  if (layout.levels == 0) fail(path, "has no down blocks: not a ControlNet");
+  net.config = unet_config(net.tensors, layout, CheckpointKind::kSdxlBase, 1280, net.assumed, path);
+  net.config["_class_name"] = "ControlNetModel";
+  net.config.erase("up_block_types");
+  net.config["conditioning_channels"] = dim_of(net.tensors, "controlnet_cond_embedding.conv_in.weight", 1, path);
+  nlohmann::json embedding = {dim_of(net.tensors, "controlnet_cond_embedding.conv_in.weight", 0, path)};
+  for (int i = 1; find_tensor(net.tensors, "controlnet_cond_embedding.blocks." + std::to_string(i) + ".weight"); i += 2) {
+    embedding.push_back(dim_of(net.tensors, "controlnet_cond_embedding.blocks." + std::to_string(i) + ".weight", 0, path));
+  }
+  net.config["conditioning_embedding_out_channels"] = embedding;
+  net.config["controlnet_conditioning_channel_order"] = "rgb";
+  net.config["global_pool_conditions"] = false;
+  if (!config_file.empty()) apply_config_from(net, config_file, path);
+  return net;
 }
 
 }  // namespace workers

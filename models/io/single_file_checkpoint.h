@@ -42,4 +42,11 @@ struct SingleFileCheckpoint {
 // or a config_from that disagrees with the tensor shapes.
 SingleFileCheckpoint load_single_file(const std::string& path, const std::string& config_from = "");
 
+// An SDXL ControlNet in one file: the original layout ("control_model.input_blocks…",
+// input_hint_block, zero_convs, middle_block_out; the prefix may be missing) renamed to diffusers
+// names, or a diffusers state dict saved as one file. Its config is inferred from the shapes, or
+// taken from `config_file` (a ControlNet config.json, checked against the shapes). Throws
+// Error(MODEL_LOAD_ERROR) for tensors that are no part of an SDXL ControlNet.
+ConvertedComponent load_single_file_controlnet(const SafetensorsFile& file, const std::string& config_file = "");
+
 }  // namespace workers

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "models/io/diffusers_folder.h"
+#include "models/io/safetensors_file.h"
 #include "models/io/single_file_checkpoint.h"
 #include "utilities/error.h"
 #include "utilities/logging.h"
@@ -59,10 +60,14 @@ std::string default_data_dir() {
 TorchModelManager::TorchModelManager(const ModelConfig& config, const std::string& device, const std::string& dtype,
                                      std::string data_dir)
     : registry_(config.model_roots),
+      controlnet_registry_(config.controlnet_roots,
+                           RegistryKind{"ControlNet", "config.json",
+                                        "workers.instructors.model.controlnet_roots or SDXL_WORKERS_CONTROLNET_ROOTS"}),
       placement_{parse_dtype(dtype), c10::Device(device)},
       device_name_(device),
       data_dir_(std::move(data_dir)),
-      cache_(config.cache_bytes) {}
+      cache_(config.cache_bytes),
+      loras_(config.lora_roots, cache_) {}
 
 ModelHandle TorchModelManager::open(const std::string& reference, const std::string& field,
                                     const std::string& config_from) const {
@@ -118,6 +123,18 @@ ModelHandle TorchModelManager::open_vae(const std::string& reference, const std:
   }
 }
 
+ModelHandle TorchModelManager::open_controlnet(const std::string& reference, const std::string& field) const {
+  const auto resolved = controlnet_registry_.resolve(reference, field);
+  if (resolved.layout == ModelLayout::kDiffusersFolder) {
+    const auto config = read_json(fs::path(resolved.path) / "config.json");
+    if (config.value("_class_name", "") != "ControlNetModel") {
+      throw_invalid(field, reference + " is a " + config.value("_class_name", std::string("folder")) +
+                               ", not a ControlNetModel");
+    }
+  }
+  return {reference, resolved.path, resolved.layout, "controlnet", true, ""};
+}
+
 ComponentSource TorchModelManager::source(const ModelHandle& model, const std::string& component) const {
   if (model.kind == "vae") return component_folder_source(model.path);
   if (model.layout == ModelLayout::kDiffusersFolder) return component_source(model.path, component);
@@ -141,6 +158,22 @@ std::shared_ptr<UNet2DConditionModel> TorchModelManager::unet(const ModelHandle&
   if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
   return cache_.get_as<UNet2DConditionModel>(key(model, "unet"), model.path, "unet", [&] {
     return cached_module(build_unet(source(model, "unet"), placement_));
+  });
+}
+
+std::shared_ptr<ControlNetModel> TorchModelManager::controlnet(const ModelHandle& model) {
+  return cache_.get_as<ControlNetModel>(key(model, "controlnet"), model.path, "controlnet", [&] {
+    if (model.layout == ModelLayout::kDiffusersFolder) {
+      return cached_module(build_controlnet(component_folder_source(model.path), placement_));
+    }
+    // NAME.config.json next to NAME.safetensors wins over the config inferred from the shapes
+    // (for nets not shaped like SDXL's: head width, norm groups).
+    const auto sidecar = fs::path(model.path).replace_extension(".config.json");
+    std::error_code ec;
+    const auto config = fs::is_regular_file(sidecar, ec) ? sidecar.string() : std::string();
+    const auto file = SafetensorsFile::open(model.path);
+    return cached_module(
+        build_controlnet(component_source(load_single_file_controlnet(*file, config), model.path), placement_));
   });
 }
 
@@ -186,19 +219,37 @@ nlohmann::json TorchModelManager::scheduler_config(const ModelHandle& model) con
 }
 
 LoadedModel TorchModelManager::load(const ModelReference& reference) {
-  if (reference.component == "lora" || reference.component == "controlnet") {
-    throw Error(ErrorCode::kWorkerUnavailable,
-                "loading " + reference.component + " models is not built yet; base, refiner and vae load");
+  LoadedModel info;
+  info.reference = reference.model;
+  info.component = reference.component;
+  info.device = device_name_;
+  auto cached_bytes = [&](const std::string& path) {
+    for (const auto& e : cache_.entries()) {
+      if (e.model == path) info.bytes += e.bytes;
+    }
+  };
+  if (reference.component == "lora") {
+    info.path = loras_.resolve(reference.model, "model");
+    info.layout = "single_file";
+    info.kind = "lora";
+    loras_.adapter(reference.model, "model");
+    cached_bytes(info.path);
+    return info;
+  }
+  if (reference.component == "controlnet") {
+    const auto model = open_controlnet(reference.model, "model");
+    info.path = model.path;
+    info.layout = std::string(to_string(model.layout));
+    info.kind = model.kind;
+    controlnet(model);
+    cached_bytes(info.path);
+    return info;
   }
   const bool vae_only = reference.component == "vae";
   const ModelHandle model = vae_only ? open_vae(reference.model, "model") : open(reference.model, "model");
   if (reference.component == "refiner" && model.kind != "sdxl-refiner") {
     throw_invalid("model", reference.model + " is an " + model.kind + " model, not a refiner");
   }
-  LoadedModel info;
-  info.reference = reference.model;
-  info.component = reference.component;
-  info.device = device_name_;
   info.path = model.path;
   info.layout = std::string(to_string(model.layout));
   info.kind = model.kind;
@@ -207,16 +258,20 @@ LoadedModel TorchModelManager::load(const ModelReference& reference) {
     text_encoders(model);
   }
   vae(model);
-  for (const auto& e : cache_.entries()) {
-    if (e.model == model.path) info.bytes += e.bytes;
-  }
+  cached_bytes(model.path);
   return info;
 }
 
 bool TorchModelManager::unload(const ModelReference& reference) {
-  const ModelHandle model =
-      reference.component == "vae" ? open_vae(reference.model, "model") : open(reference.model, "model");
-  return cache_.erase_model(model.path) > 0;
+  std::string path;
+  if (reference.component == "lora") {
+    path = loras_.resolve(reference.model, "model");
+  } else if (reference.component == "controlnet") {
+    path = open_controlnet(reference.model, "model").path;
+  } else {
+    path = (reference.component == "vae" ? open_vae(reference.model, "model") : open(reference.model, "model")).path;
+  }
+  return cache_.erase_model(path) > 0;
 }
 
 std::vector<LoadedModel> TorchModelManager::loaded() const {
@@ -228,6 +283,10 @@ std::vector<LoadedModel> TorchModelManager::loaded() const {
     m.device = device_name_;
     m.bytes = e.bytes;
     m.path = e.model;
+    if (e.component == "lora" || e.component == "controlnet") {  // no handle: named by the component
+      m.kind = e.component;
+      m.layout = e.component == "lora" || fs::is_regular_file(e.model) ? "single_file" : "diffusers";
+    }
     std::lock_guard<std::mutex> lock(handles_mutex_);
     for (const auto& [key, handle] : handles_) {
       if (handle.path != e.model) continue;

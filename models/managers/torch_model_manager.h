@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/io/model_registry.h"
+#include "models/managers/lora_manager.h"
 #include "models/managers/model_cache.h"
 #include "models/managers/model_manager.h"
 #include "models/nn/networks.h"
@@ -25,7 +26,7 @@ struct ModelHandle {
   std::string reference;
   std::string path;  // canonical
   ModelLayout layout = ModelLayout::kDiffusersFolder;
-  std::string kind;  // sdxl-base, sdxl-refiner, sdxl-inpaint, vae
+  std::string kind;  // sdxl-base, sdxl-refiner, sdxl-inpaint, vae, controlnet
   bool force_zeros_for_empty_prompt = true;
   std::string config_from;  // single file: the diffusers folder whose configs win ("" = inferred)
 };
@@ -37,7 +38,8 @@ class TorchModelManager : public ModelManager {
   TorchModelManager(const ModelConfig& config, const std::string& device, const std::string& dtype,
                     std::string data_dir);
 
-  // ModelManager (protocol): base / refiner load every component, vae the VAE.
+  // ModelManager (protocol): base / refiner load every component, vae the VAE, lora an adapter
+  // file, controlnet a ControlNet.
   LoadedModel load(const ModelReference& reference) override;
   bool unload(const ModelReference& reference) override;
   std::vector<LoadedModel> loaded() const override;
@@ -50,11 +52,18 @@ class TorchModelManager : public ModelManager {
   // (config.json + weights, e.g. an fp16-fix VAE) under a model root.
   ModelHandle open_vae(const std::string& reference, const std::string& field) const;
 
+  // A ControlNet under the ControlNet roots: a diffusers folder (config.json + weights) or one
+  // .safetensors file (original or diffusers names; config inferred from the shapes, or read from
+  // NAME.config.json beside NAME.safetensors).
+  ModelHandle open_controlnet(const std::string& reference, const std::string& field) const;
+
   std::shared_ptr<UNet2DConditionModel> unet(const ModelHandle& model);
+  std::shared_ptr<ControlNetModel> controlnet(const ModelHandle& model);
   std::shared_ptr<AutoencoderKL> vae(const ModelHandle& model);
   std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model);
   nlohmann::json scheduler_config(const ModelHandle& model) const;
 
+  LoraManager& loras() { return loras_; }
   const Placement& placement() const { return placement_; }
   const ModelCache& cache() const { return cache_; }
 
@@ -63,10 +72,12 @@ class TorchModelManager : public ModelManager {
   std::string key(const ModelHandle& model, const std::string& component) const;
 
   ModelRegistry registry_;
+  ModelRegistry controlnet_registry_;
   Placement placement_;
   std::string device_name_;
   std::string data_dir_;
   ModelCache cache_;
+  LoraManager loras_;  // shares cache_
   mutable std::mutex handles_mutex_;  // guards handles_ (any thread may open)
   mutable std::map<std::string, ModelHandle> handles_;  // canonical path|config_from -> kind etc.
 };

@@ -1,0 +1,39 @@
+#include "models/managers/lora_manager.h"
+
+#include <filesystem>
+
+#include "utilities/error.h"
+
+namespace workers {
+
+namespace fs = std::filesystem;
+
+LoraManager::LoraManager(const std::vector<std::string>& roots, ModelCache& cache)
+    : registry_(roots, RegistryKind{"LoRA", "", "workers.instructors.model.lora_roots or SDXL_WORKERS_LORA_ROOTS",
+                                    /*search_subfolders=*/true}),
+      cache_(cache) {}
+
+std::string LoraManager::resolve(const std::string& reference, const std::string& field) const {
+  return registry_.resolve(reference, field).path;
+}
+
+std::string LoraManager::key(const std::string& path) const {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  const auto time = fs::last_write_time(path, ec).time_since_epoch().count();
+  return path + "#lora@" + std::to_string(size) + "/" + std::to_string(time);
+}
+
+std::shared_ptr<const LoraAdapter> LoraManager::adapter(const std::string& reference, const std::string& field) {
+  const auto path = resolve(reference, field);
+  return cache_.get_as<const LoraAdapter>(key(path), path, "lora", [&] {
+    auto adapter = std::make_shared<LoraAdapter>(read_lora_file(path, field));
+    if (adapter->modules.empty()) {
+      throw_invalid(field, reference + " holds no LoRA, LoHa or LoKr module (" +
+                               std::to_string(adapter->unknown_keys.size()) + " keys, none of them adapter weights)");
+    }
+    return ModelCache::Loaded{adapter, adapter->bytes};
+  });
+}
+
+}  // namespace workers
