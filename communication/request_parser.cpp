@@ -69,6 +69,8 @@ ControlNetSpec parse_controlnet(const nlohmann::json& item, const std::string& f
   spec.scale = r.number("scale").value_or(1.0);
   spec.start = r.number("start").value_or(0.0);
   spec.end = r.number("end").value_or(1.0);
+  spec.threshold_a = r.number("threshold_a");
+  spec.threshold_b = r.number("threshold_b");
   if (!r.unread().empty()) throw_invalid(r.unread().front(), "unknown ControlNet field");
   return spec;
 }
@@ -144,6 +146,7 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
   }
   g.clip_skip_style = r.string("clip_skip_style").value_or(g.clip_skip_style);
   g.loras = parse_list<LoraSpec>(r, "loras", parse_lora);
+  g.lora_scale = r.number("lora_scale").value_or(g.lora_scale);
   g.controlnets = parse_list<ControlNetSpec>(r, "controlnets", parse_controlnet);
   g.output_format = r.string("output_format").value_or(g.output_format);
   if (g.output_format == "jpg") g.output_format = "jpeg";

@@ -86,7 +86,8 @@ const std::vector<std::pair<const char*, const char*>> kLoraKeys = {
     {"ModelId", "name"}, {"Path", "name"}, {"Name", "name"}, {"Weight", "weight"}, {"Enabled", "enabled"}};
 const std::vector<std::pair<const char*, const char*>> kControlNetKeys = {
     {"Type", "type"},   {"Model", "model"}, {"Image", "image"}, {"Preprocess", "preprocess"},
-    {"Scale", "scale"}, {"Start", "start"}, {"End", "end"}};
+    {"Scale", "scale"}, {"Start", "start"}, {"End", "end"}, {"ThresholdA", "threshold_a"},
+    {"ThresholdB", "threshold_b"}};
 
 // Keys inside each section that are handled outside kFields.
 bool handled_elsewhere(const std::string& section, const std::string& key) {

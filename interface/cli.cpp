@@ -19,7 +19,7 @@ const CommandSpec kCommands[] = {
     {"inspect", "print a model's kind, components, dtypes and parameter counts as JSON", {"model"}},
     {"convert", "write a single-file SDXL checkpoint out as a diffusers folder", {"model", "output"}},
     {"tokenize", "print the CLIP token ids and tokens of TEXT as JSON", {"model"}, "TEXT"},
-    {"generate", "generate images (text2img, img2img, inpaint, base + refiner) with a progress bar",
+    {"generate", "generate images (text2img, img2img, inpaint, base + refiner, LoRAs, ControlNets) with a progress bar",
      {"model", "prompt", "output"}},
     {"version", "print the version", {}},
     {"help", "print this help", {}},
@@ -66,6 +66,16 @@ const FlagSpec kFlags[] = {
     {"original-size", "H,W", {"generate"}, "micro-conditioning original size (default: the output size)"},
     {"crop-top-left", "T,L", {"generate"}, "micro-conditioning crop origin (default 0,0)"},
     {"vae", "PATH", {"generate"}, "a VAE to decode with (diffusers VAE folder, or a model's VAE)"},
+    {"lora", "FILE[:W]", {"generate"}, "a LoRA / LyCORIS .safetensors at weight W (default 1); repeatable"},
+    {"controlnet", "PATH", {"generate"},
+     "an SDXL ControlNet (diffusers folder or .safetensors); starts a group with the --control-* flags after it; "
+     "repeatable"},
+    {"control-image", "IMAGE", {"generate"}, "the group's control image (required per --controlnet)"},
+    {"control-preprocess", "NAME", {"generate"},
+     "canny, scribble, lineart, mlsd or normal (from a depth map); default: the image is the control map"},
+    {"control-scale", "F", {"generate"}, "the group's conditioning scale (default 1)"},
+    {"control-start", "F", {"generate"}, "fraction of the steps where the group starts acting (default 0)"},
+    {"control-end", "F", {"generate"}, "fraction of the steps where it stops (default 1)"},
 };
 
 const FlagSpec* find_flag(const std::string& name) {
@@ -138,6 +148,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
       options.config = value;
     } else {
       options.values[name] = value;
+      options.ordered.emplace_back(name, value);
     }
   }
   for (const auto& c : kCommands) {

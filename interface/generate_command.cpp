@@ -5,9 +5,11 @@
 #include <fstream>
 #include <future>
 #include <iomanip>
+#include <map>
 #include <optional>
 #include <sstream>
 
+#include "compat/adapter_shorthand.h"
 #include "interface/workers_interface.h"
 #include "postprocessing/image_codec.h"
 #include "utilities/error.h"
@@ -31,8 +33,7 @@ std::string file_name(const std::string& path) {
   return p.filename().string();
 }
 
-double number(const CliOptions& o, const std::string& flag) {
-  const std::string text = o.value(flag);
+double number_text(const std::string& flag, const std::string& text) {
   try {
     std::size_t used = 0;
     const double v = std::stod(text, &used);
@@ -41,6 +42,8 @@ double number(const CliOptions& o, const std::string& flag) {
   }
   throw_invalid("--" + flag, "expects a number, got \"" + text + "\"");
 }
+
+double number(const CliOptions& o, const std::string& flag) { return number_text(flag, o.value(flag)); }
 
 // A whole number, or nullopt.
 std::optional<long long> whole(const std::string& text) {
@@ -77,6 +80,55 @@ int model_default_size(const std::string& model) {
   } catch (const std::exception&) {
     return 1024;
   }
+}
+
+std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
+
+// --lora FILE[:W], repeatable: each file's folder becomes a LoRA root.
+nlohmann::json lora_flags(const CliOptions& o, WorkersConfig& config) {
+  nlohmann::json loras = nlohmann::json::array();
+  for (const auto& [flag, value] : o.ordered) {
+    if (flag != "lora") continue;
+    const auto item = compat::parse_adapter_shorthand(value, "--lora");
+    const std::string path = absolute(item.name);
+    add_root(config.model.lora_roots, absolute_parent(path));
+    loras.push_back({{"name", path}, {"weight", item.weight}});
+  }
+  return loras;
+}
+
+// --controlnet PATH starts a group; the --control-* flags after it belong to it.
+nlohmann::json controlnet_flags(const CliOptions& o, WorkersConfig& config) {
+  nlohmann::json nets = nlohmann::json::array();
+  const std::map<std::string, std::string> fields = {{"control-image", "image"}, {"control-preprocess", "preprocess"},
+                                                     {"control-scale", "scale"}, {"control-start", "start"},
+                                                     {"control-end", "end"}};
+  for (const auto& [flag, value] : o.ordered) {
+    if (flag == "controlnet") {
+      const std::string path = absolute(value);
+      add_root(config.model.controlnet_roots, absolute_parent(path));
+      nets.push_back({{"model", path}});
+      continue;
+    }
+    auto field = fields.find(flag);
+    if (field == fields.end()) continue;
+    if (nets.empty()) throw_invalid("--" + flag, "belongs to a --controlnet given before it");
+    auto& net = nets.back();
+    if (net.contains(field->second)) throw_invalid("--" + flag, "is given twice for one --controlnet");
+    if (field->second == "image") {
+      const std::string path = absolute(value);
+      add_root(config.conditioning.image_roots, absolute_parent(path));
+      net["image"] = path;
+    } else if (field->second == "preprocess") {
+      net["preprocess"] = value;
+    } else {
+      net[field->second] = number_text(flag, value);
+    }
+  }
+  for (const auto& net : nets) {
+    if (!net.contains("image")) throw_invalid("--control-image", "is needed for --controlnet " + net["model"].get<std::string>());
+  }
+  return nets;
 }
 
 std::string format_of(const std::string& output) {
@@ -141,6 +193,14 @@ nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
       height = image.height / 8 * 8;
     }
   }
+  const auto controlnets = controlnet_flags(o, config);
+  if (!width && !controlnets.empty()) {  // diffusers' ControlNet pipelines default to the control image's size
+    const Image image = read_image_file(controlnets[0]["image"].get<std::string>(), 3, "--control-image");
+    width = image.width / 8 * 8;
+    height = image.height / 8 * 8;
+  }
+  if (!controlnets.empty()) r["controlnets"] = controlnets;
+  if (const auto loras = lora_flags(o, config); !loras.empty()) r["loras"] = loras;
   if (!width) width = height = model_default_size(o.values.count("config-from") ? o.value("config-from") : model);
   if (o.values.count("width")) width = static_cast<int>(integer(o, "width"));
   if (o.values.count("height")) height = static_cast<int>(integer(o, "height"));

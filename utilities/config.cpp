@@ -173,6 +173,14 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   c.model.model_roots = strings(model, "model_roots", c.model.model_roots);
   c.model.lora_roots = strings(model, "lora_roots", c.model.lora_roots);
   c.model.controlnet_roots = strings(model, "controlnet_roots", c.model.controlnet_roots);
+  if (const auto* types = model.object("controlnet_models")) {
+    for (auto it = types->begin(); it != types->end(); ++it) {
+      if (!it.value().is_string() || it.value().get<std::string>().empty()) {
+        model.fail("controlnet_models." + it.key(), "must be a ControlNet model reference (a non-empty string)");
+      }
+      c.model.controlnet_models[it.key()] = it.value().get<std::string>();
+    }
+  }
   if (auto b = model.unsigned_integer("cache_bytes")) c.model.cache_bytes = *b;
   FieldReader conditioning = section(instructors, "conditioning");
   c.conditioning.image_roots = strings(conditioning, "image_roots", c.conditioning.image_roots);
@@ -240,7 +248,8 @@ nlohmann::json to_json(const WorkersConfig& c) {
             {"progress_events", c.communication.progress_events}}},
           {"model",
            {{"model_roots", c.model.model_roots}, {"lora_roots", c.model.lora_roots},
-            {"controlnet_roots", c.model.controlnet_roots}, {"cache_bytes", c.model.cache_bytes}}},
+            {"controlnet_roots", c.model.controlnet_roots}, {"controlnet_models", c.model.controlnet_models},
+            {"cache_bytes", c.model.cache_bytes}}},
           {"conditioning", {{"image_roots", c.conditioning.image_roots}}},
           {"inference", nlohmann::json::object()},
           {"scheduler", {{"default", c.scheduler.default_scheduler}}},

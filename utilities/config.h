@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ struct ModelConfig {
   std::vector<std::string> model_roots;
   std::vector<std::string> lora_roots;
   std::vector<std::string> controlnet_roots;
+  // ControlNet type -> model reference under a ControlNet root, for "canny:0.8" style requests.
+  std::map<std::string, std::string> controlnet_models;
   std::uint64_t cache_bytes = 0;  // model cache budget; 0: chosen from device memory
 };
 

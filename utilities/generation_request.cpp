@@ -94,6 +94,7 @@ void validate(const GenerationRequest& r, const RequestLimits& limits) {
     if (r.loras[i].name.empty()) throw_invalid(field + ".name", "is required");
     check_range(field + ".weight", r.loras[i].weight, -20.0, 20.0);
   }
+  check_range("lora_scale", r.lora_scale, -20.0, 20.0);
   for (std::size_t i = 0; i < r.controlnets.size(); ++i) {
     const auto& c = r.controlnets[i];
     const std::string field = "controlnets[" + std::to_string(i) + "]";
@@ -102,6 +103,8 @@ void validate(const GenerationRequest& r, const RequestLimits& limits) {
     check_range(field + ".start", c.start, 0.0, 1.0);
     check_range(field + ".end", c.end, 0.0, 1.0);
     if (c.start >= c.end) throw_invalid(field + ".start", "must be less than end");
+    if (c.threshold_a) check_range(field + ".threshold_a", *c.threshold_a, 0.0, 10000.0);
+    if (c.threshold_b) check_range(field + ".threshold_b", *c.threshold_b, 0.0, 10000.0);
   }
   if (r.output_format != "png" && r.output_format != "jpeg" && r.output_format != "webp") {
     throw_invalid("output_format", "must be png, jpeg or webp, got \"" + r.output_format + "\"");
@@ -149,11 +152,14 @@ nlohmann::json to_json(const GenerationRequest& r) {
   for (const auto& l : r.loras) {
     j["loras"].push_back({{"name", l.name}, {"weight", l.weight}, {"enabled", l.enabled}});
   }
+  j["lora_scale"] = r.lora_scale;
   j["controlnets"] = nlohmann::json::array();
   for (const auto& c : r.controlnets) {
     j["controlnets"].push_back({{"type", c.type}, {"model", c.model}, {"image", c.image},
                                 {"preprocess", c.preprocess}, {"scale", c.scale},
                                 {"start", c.start}, {"end", c.end}});
+    if (c.threshold_a) j["controlnets"].back()["threshold_a"] = *c.threshold_a;
+    if (c.threshold_b) j["controlnets"].back()["threshold_b"] = *c.threshold_b;
   }
   j["output_format"] = r.output_format;
   j["return_base64"] = r.return_base64;

@@ -32,6 +32,8 @@ struct ControlNetSpec {
   std::string model;       // explicit ControlNet model reference
   std::string image;       // control image path
   std::string preprocess;  // preprocessor to run on `image` ("" = image is already a control map)
+  std::optional<double> threshold_a;  // preprocessor parameters (A1111's names; meaning per preprocessor)
+  std::optional<double> threshold_b;
   double scale = 1.0;      // controlnet_conditioning_scale
   double start = 0.0;      // control_guidance_start
   double end = 1.0;        // control_guidance_end
@@ -77,6 +79,7 @@ struct GenerationRequest {
   std::optional<int> clip_skip;           // diffusers convention (see clip_skip_style)
   std::string clip_skip_style = "diffusers";  // "diffusers" or "a1111"
   std::vector<LoraSpec> loras;
+  double lora_scale = 1.0;  // global multiplier of every LoRA weight
   std::vector<ControlNetSpec> controlnets;
   std::string output_format = "png";      // png, jpeg, webp
   bool return_base64 = false;

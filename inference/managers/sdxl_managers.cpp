@@ -10,6 +10,7 @@ SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& 
   auto models = std::make_shared<TorchModelManager>(config.model, device, dtype, default_data_dir());
   PipelineSettings settings;
   settings.image_roots = config.conditioning.image_roots;
+  settings.controlnet_models = config.model.controlnet_models;
   settings.default_scheduler = config.scheduler.default_scheduler;
   return {models, std::make_shared<SdxlPipelineManager>(models, std::move(catalog), settings)};
 }

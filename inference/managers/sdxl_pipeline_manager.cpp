@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "conditioning/control_preprocessors.h"
 #include "inference/workers/latents.h"
 #include "inference/workers/sdxl_pipeline.h"
 #include "postprocessing/image_codec.h"
@@ -49,6 +50,88 @@ std::optional<std::string> optional_text(const std::string& text) {
   return text;
 }
 
+// The request's enabled adapters with their effective weights (weight × lora_scale; zero drops one).
+std::vector<WeightedAdapter> lora_stack(const GenerationRequest& r, LoraManager& loras) {
+  std::vector<WeightedAdapter> stack;
+  for (std::size_t i = 0; i < r.loras.size(); ++i) {
+    const auto& spec = r.loras[i];
+    const double weight = spec.weight * r.lora_scale;
+    if (!spec.enabled || weight == 0.0) continue;
+    const std::string field = "loras[" + std::to_string(i) + "]";
+    stack.push_back({loras.adapter(spec.name, field + ".name"), weight, field, spec.name});
+  }
+  return stack;
+}
+
+// Names a stack: file identity (path, size, time) and exact weight of each adapter, in order.
+std::string stack_signature(const std::vector<WeightedAdapter>& stack, LoraManager& loras) {
+  std::string signature;
+  char weight[32];
+  for (const auto& item : stack) {
+    std::snprintf(weight, sizeof weight, "%.17g", item.weight);
+    signature += loras.key(item.adapter->path) + "*" + weight + ";";
+  }
+  return signature;
+}
+
+AdaptableModules adaptable(const SdxlStage& stage, bool text) {
+  if (!text) return {{"unet", stage.unet.ptr().get()}};
+  AdaptableModules modules;
+  if (!stage.encoders.text_encoder.is_empty()) modules["text_encoder"] = stage.encoders.text_encoder.ptr().get();
+  modules["text_encoder_2"] = stage.encoders.text_encoder_2.ptr().get();
+  return modules;
+}
+
+// Which preprocessor a ControlNet gets: the one asked for; with no image of its own (the control
+// map comes from init_image), the type when it names an OpenCV preprocessor.
+std::string control_preprocessor(const ControlNetSpec& spec, const std::string& field) {
+  if (!spec.preprocess.empty() || !spec.image.empty()) return spec.preprocess;
+  if (is_computed_preprocessor(spec.type)) return spec.type;
+  throw_invalid(field + ".image", "is required: a \"" + spec.type +
+                                      "\" control map cannot be computed here (it needs a neural network); "
+                                      "pass the map you computed as image");
+}
+
+struct PreparedControls {
+  std::vector<ControlUnit> units;
+  std::vector<std::string> models;          // as resolved, for the metadata
+  std::vector<std::shared_ptr<void>> held;  // the cache's pointers, held for the job
+};
+
+// Each ControlNet of the request: its model (named, or configured for its type) and its control
+// map (its image, or init_image, resized to the output size, then preprocessed).
+PreparedControls prepare_controls(const GenerationRequest& request, TorchModelManager& models,
+                                  const PipelineSettings& settings) {
+  PreparedControls out;
+  for (std::size_t i = 0; i < request.controlnets.size(); ++i) {
+    const auto& spec = request.controlnets[i];
+    const std::string field = "controlnets[" + std::to_string(i) + "]";
+    std::string reference = spec.model;
+    if (reference.empty()) {
+      auto it = settings.controlnet_models.find(spec.type);
+      if (it == settings.controlnet_models.end()) {
+        throw_invalid(field + ".type", "no ControlNet model is configured for type \"" + spec.type +
+                                           "\" (workers.instructors.model.controlnet_models); name one as model");
+      }
+      reference = it->second;
+    }
+    const auto handle = models.open_controlnet(reference, field + ".model");
+    auto net = models.controlnet(handle);
+    out.held.push_back(net);
+    const std::string preprocess = control_preprocessor(spec, field);
+    const auto& source = spec.image.empty() ? request.init_image : spec.image;
+    if (source.empty()) throw_invalid(field + ".image", "is required (or give init_image to compute the map from)");
+    auto map = read_input(settings.image_roots, source, spec.image.empty() ? "init_image" : field + ".image", 3,
+                          request.width, request.height);
+    if (!preprocess.empty()) {
+      map = preprocess_control_image(map, preprocess, {spec.threshold_a, spec.threshold_b}, field + ".preprocess");
+    }
+    out.units.push_back({*net, control_tensor(map), spec.scale, spec.start, spec.end});
+    out.models.push_back(handle.reference);
+  }
+  return out;
+}
+
 std::string pipeline_name(const GenerationRequest& r, const ModelHandle& base) {
   if (!r.mask_image.empty()) return base.kind == "sdxl-inpaint" ? "inpaint (9-channel)" : "inpaint";
   return r.init_image.empty() ? "text2img" : "img2img";
@@ -64,17 +147,6 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
   c10::InferenceMode inference_mode;
   const auto started = std::chrono::steady_clock::now();
   const std::uint64_t seed = request.seed.value_or(0);
-  for (const auto& lora : request.loras) {
-    if (lora.enabled) {
-      throw Error(ErrorCode::kWorkerUnavailable,
-                  "LoRA adapters are not built into this version yet; remove \"loras\" (or disable them) to generate",
-                  "loras");
-    }
-  }
-  if (!request.controlnets.empty()) {
-    throw Error(ErrorCode::kWorkerUnavailable,
-                "ControlNets are not built into this version yet; remove \"controlnets\" to generate", "controlnets");
-  }
   try {
     context.report({0, 0, "loading"});
     const ModelHandle base_model = models_->open(request.model.base, "model.base", request.model.config_from);
@@ -90,11 +162,19 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
       held.push_back(pointer);
       return pointer;
     };
+    // Every UNet and text-encoder object the job runs goes through the LoRA gate: the base with
+    // the request's stack, a refiner with none.
+    std::vector<LoraGate::Target> base_targets, other_targets;
     // Each expert gets the same scheduler name over its own scheduler config.
     auto make_stage = [&](const ModelHandle& model, std::string* label) {
       SdxlStage stage;
-      stage.unet = *hold(models_->unet(model));
-      stage.encoders = *hold(models_->text_encoders(model));
+      auto unet = hold(models_->unet(model));
+      auto encoders = hold(models_->text_encoders(model));
+      stage.unet = *unet;
+      stage.encoders = *encoders;
+      auto& targets = base_targets.empty() ? base_targets : other_targets;
+      targets.push_back({unet, adaptable(stage, false), "", nullptr});
+      targets.push_back({encoders, adaptable(stage, true), "", nullptr});
       stage.force_zeros_for_empty_prompt = model.force_zeros_for_empty_prompt;
       stage.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(model),
                                        request.scheduler_options, label);
@@ -110,6 +190,16 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     }
     const ModelHandle vae_model = request.model.vae.empty() ? base_model : models_->open_vae(request.model.vae, "model.vae");
     auto vae = hold(models_->vae(vae_model));
+
+    const auto stack = lora_stack(request, models_->loras());
+    LoraPlan plan;
+    if (!stack.empty()) {
+      AdaptableModules all = adaptable(base, false);
+      all.merge(adaptable(base, true));
+      plan = plan_lora_stack(stack, lora_target_index(all));
+    }
+    auto controls = prepare_controls(request, *models_, settings_);
+    held.insert(held.end(), controls.held.begin(), controls.held.end());
     context.check_cancelled();
 
     SdxlRun run;
@@ -136,6 +226,16 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
           read_input(settings_.image_roots, request.mask_image, "mask_image", 1, request.width, request.height));
     }
 
+    run.controls = std::move(controls.units);
+
+    // Held until the job ends: no other stack is merged into these objects meanwhile.
+    const std::string signature = stack_signature(stack, models_->loras());
+    for (auto& target : base_targets) {
+      target.signature = signature;
+      target.plan = &plan;
+    }
+    base_targets.insert(base_targets.end(), other_targets.begin(), other_targets.end());
+    const auto lora_lease = lora_gate_.acquire(base_targets);
     auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
     const auto denoising_started = std::chrono::steady_clock::now();
     auto output = run_sdxl(base, refiner_model ? &refiner : nullptr, *vae, run, generator, [&](int done, int total) {
@@ -149,7 +249,8 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
 
     GenerationResult result;
     result.images = to_images(output.images);
-    result.warnings = std::move(output.warnings);
+    result.warnings = std::move(plan.warnings);
+    result.warnings.insert(result.warnings.end(), output.warnings.begin(), output.warnings.end());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result.metadata = {{"seed", seed},
                        {"steps", request.steps},
@@ -168,6 +269,22 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     }
     if (!request.model.vae.empty()) m["vae"] = request.model.vae;
     if (request.clip_skip) m["clip_skip"] = *request.clip_skip;
+    if (!stack.empty()) {
+      m["loras"] = nlohmann::json::array();
+      for (const auto& item : stack) m["loras"].push_back({{"name", item.name}, {"weight", item.weight}});
+    }
+    if (!request.controlnets.empty()) {
+      m["controlnets"] = nlohmann::json::array();
+      for (std::size_t i = 0; i < request.controlnets.size(); ++i) {
+        const auto& spec = request.controlnets[i];
+        m["controlnets"].push_back({{"model", controls.models[i]},
+                                    {"type", spec.type},
+                                    {"preprocess", control_preprocessor(spec, "controlnets")},
+                                    {"scale", spec.scale},
+                                    {"start", spec.start},
+                                    {"end", spec.end}});
+      }
+    }
     result.data = {{"seed", seed}, {"generation_seconds", seconds}};
     return result;
   } catch (const Error&) {

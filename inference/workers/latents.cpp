@@ -57,6 +57,11 @@ at::Tensor image_tensor(const Image& image) {
   return 2.0f * to_unit_nchw(image) - 1.0f;
 }
 
+at::Tensor control_tensor(const Image& image) {
+  if (image.channels != 3) throw Error(ErrorCode::kInternalError, "control_tensor needs an RGB image");
+  return to_unit_nchw(image);
+}
+
 at::Tensor mask_tensor(const Image& mask) {
   if (mask.channels != 1) throw Error(ErrorCode::kInternalError, "mask_tensor needs a gray image");
   auto m = to_unit_nchw(mask);

@@ -65,19 +65,48 @@ struct Progress {
   }
 };
 
+// The ControlNets' summed residuals for step i of n (nullopt: none acts at this step). Each net
+// sees the UNet's 4-channel scaled input, timestep and conditioning, as in diffusers.
+std::optional<ControlResiduals> control_residuals(std::vector<ControlUnit>& units,
+                                                  const std::vector<at::Tensor>& images, std::int64_t i,
+                                                  std::int64_t n, const at::Tensor& input, const at::Tensor& timestep,
+                                                  const StageConditioning& c) {
+  std::optional<ControlResiduals> sum;
+  for (std::size_t u = 0; u < units.size(); ++u) {
+    const double scale = units[u].scale * control_keep(i, n, units[u].start, units[u].end);
+    if (scale == 0.0) continue;  // diffusers runs it and adds zeros; skipping changes nothing
+    auto r = units[u].net->forward(input, timestep, c.context, images[u], scale, c.text_embeds, c.time_ids);
+    if (!sum) {
+      sum = std::move(r);
+      continue;
+    }
+    for (std::size_t k = 0; k < r.down.size(); ++k) sum->down[k] = sum->down[k] + r.down[k];
+    sum->mid = sum->mid + r.mid;
+  }
+  return sum;
+}
+
 at::Tensor denoise(SdxlStage& stage, const StageConditioning& c, at::Tensor latents, const at::Tensor& timesteps,
-                   const SdxlRun& run, bool cfg, const InpaintLatents* inpaint, at::Generator& generator,
-                   Progress& progress) {
+                   const SdxlRun& run, bool cfg, const InpaintLatents* inpaint, std::vector<ControlUnit> controls,
+                   at::Generator& generator, Progress& progress) {
   Scheduler& scheduler = *stage.scheduler;
   const bool nine_channels = stage.unet->config().in_channels == 9;
   const auto n = timesteps.size(0);
+  // Control images per model input: repeated per image, doubled under CFG.
+  std::vector<at::Tensor> control_images;
+  for (const auto& unit : controls) {
+    auto image = unit.image.to(latents.device(), latents.scalar_type()).repeat({run.batch, 1, 1, 1});
+    control_images.push_back(cfg ? torch::cat({image, image}, 0) : image);
+  }
   for (std::int64_t i = 0; i < n; ++i) {
     const double t = timesteps[i].item<double>();
     auto input = cfg ? torch::cat({latents, latents}, 0) : latents;
     input = scheduler.scale_model_input(input, t);
-    if (nine_channels) input = torch::cat({input, inpaint->mask, inpaint->masked_image_latents}, 1);
     auto timestep = torch::full({input.size(0)}, t, input.options().dtype(torch::kFloat));
-    auto noise_pred = stage.unet->forward(input, timestep, c.context, c.text_embeds, c.time_ids);
+    const auto control = control_residuals(controls, control_images, i, n, input, timestep, c);
+    if (nine_channels) input = torch::cat({input, inpaint->mask, inpaint->masked_image_latents}, 1);
+    auto noise_pred = stage.unet->forward(input, timestep, c.context, c.text_embeds, c.time_ids,
+                                          control ? &*control : nullptr);
     if (cfg) noise_pred = apply_guidance(noise_pred, run.guidance_scale, run.guidance_rescale);
     latents = scheduler.step(noise_pred, t, latents, &generator).prev_sample;
     if (inpaint && !nine_channels) {
@@ -106,6 +135,19 @@ void check_combination(const SdxlStage& base, const SdxlStage* refiner, const Sd
   if (!refiner && run.denoising_end) {
     throw_invalid("denoising_end", "stops the base model early for a refiner, but model.refiner is not set");
   }
+  if (refiner && !run.controls.empty()) {
+    throw_invalid("controlnets", "ControlNets act on the base model only and cannot be combined with a refiner yet");
+  }
+  for (std::size_t i = 0; i < run.controls.size(); ++i) {
+    const auto& net = run.controls[i].net->config();
+    const auto& unet = base.unet->config();
+    if (net.block_out_channels != unet.block_out_channels || net.cross_attention_dim != unet.cross_attention_dim ||
+        net.text_time_embedding != unet.text_time_embedding) {
+      throw_invalid("controlnets[" + std::to_string(i) + "].model",
+                    "this ControlNet was made for another UNet (its blocks or text conditioning differ from "
+                    "model.base's); use an SDXL ControlNet");
+    }
+  }
   if (refiner && refiner->unet->config().in_channels != 4) {
     throw_invalid("model.refiner", "the refiner's UNet must take 4 latent channels");
   }
@@ -113,6 +155,12 @@ void check_combination(const SdxlStage& base, const SdxlStage* refiner, const Sd
 }
 
 }  // namespace
+
+double control_keep(std::int64_t i, std::int64_t n, double start, double end) {
+  const double from = static_cast<double>(i) / static_cast<double>(n);
+  const double to = static_cast<double>(i + 1) / static_cast<double>(n);
+  return (from < start || to > end) ? 0.0 : 1.0;
+}
 
 at::Tensor apply_guidance(const at::Tensor& noise_pred, double guidance_scale, double rescale) {
   auto halves = noise_pred.chunk(2, 0);
@@ -184,12 +232,12 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
     }
   }
   latents = denoise(base, conditioning, latents, window.timesteps, run, cfg, inpaint ? &inpaint_latents : nullptr,
-                    generator, progress);
+                    run.controls, generator, progress);
   if (refiner) {
     // The refiner continues from the base's latents (denoising_start: no noise is added).
     out.handover_latents = latents;
     const auto refiner_conditioning = condition(*refiner, run, cfg, target, out.warnings);
-    latents = denoise(*refiner, refiner_conditioning, latents, refiner_window.timesteps, run, cfg, nullptr,
+    latents = denoise(*refiner, refiner_conditioning, latents, refiner_window.timesteps, run, cfg, nullptr, {},
                       generator, progress);
   }
   out.latents = latents;

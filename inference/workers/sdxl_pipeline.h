@@ -1,7 +1,8 @@
 // The SDXL denoising worker: text2img, img2img, inpainting with a 4-channel UNet (latent mask
 // blending) or a 9-channel inpainting UNet, and the base + refiner ensemble of experts, with
 // classifier-free guidance, guidance rescale and micro-conditioning, step for step as diffusers'
-// StableDiffusionXL{,Img2Img,Inpaint}Pipeline compute them.
+// StableDiffusionXL{,Img2Img,Inpaint}Pipeline compute them, with ControlNets added to the base
+// model's steps as StableDiffusionXLControlNet{,Img2Img,Inpaint}Pipeline add them.
 #pragma once
 
 #include <functional>
@@ -16,6 +17,7 @@
 #include "conditioning/micro_conditioning.h"
 #include "conditioning/prompt_encoder.h"
 #include "models/nn/autoencoder_kl.h"
+#include "models/nn/controlnet_model.h"
 #include "models/nn/unet_2d_condition.h"
 #include "schedulers/scheduler.h"
 
@@ -28,6 +30,18 @@ struct SdxlStage {
   std::unique_ptr<Scheduler> scheduler;  // fresh per job
   bool force_zeros_for_empty_prompt = true;
 };
+
+// One ControlNet of a stack: its model, its control image and when and how strongly it acts.
+struct ControlUnit {
+  ControlNetModel net{nullptr};
+  at::Tensor image;  // [1, 3, H, W] in [0, 1] at the output size
+  double scale = 1.0;  // controlnet_conditioning_scale
+  double start = 0.0;  // control_guidance_start, a fraction of the steps
+  double end = 1.0;    // control_guidance_end
+};
+
+// diffusers' controlnet_keep: 1 while step i of n lies inside [start, end], else 0.
+double control_keep(std::int64_t i, std::int64_t n, double start, double end);
 
 struct SdxlRun {
   PromptTexts prompts;
@@ -43,6 +57,7 @@ struct SdxlRun {
   MicroConditioning micro;
   at::Tensor init_image;  // [1, 3, H, W] in [-1, 1]; undefined: text2img
   at::Tensor mask;        // [1, 1, H, W] in {0, 1}; undefined: no inpainting
+  std::vector<ControlUnit> controls;  // ControlNets on the base model's steps (summed residuals)
 };
 
 struct SdxlOutput {
@@ -60,7 +75,8 @@ at::Tensor apply_guidance(const at::Tensor& noise_pred, double guidance_scale, d
 using StepCallback = std::function<void(int done, int total)>;
 
 // Throws Error(INVALID_REQUEST) for combinations the models cannot run (a 9-channel UNet without
-// a mask, a refiner with a mask, denoising_end without a refiner) and what the parts throw.
+// a mask, a refiner with a mask or ControlNets, denoising_end without a refiner, a ControlNet made
+// for another UNet) and what the parts throw.
 SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, const SdxlRun& run,
                     at::Generator& generator, const StepCallback& on_step);
 

@@ -210,6 +210,21 @@ LoraAdapter read_lora_file(const std::string& path, const std::string& field) {
   return adapter;
 }
 
+void add_lora_delta(at::Tensor& target, const LoraModule& module, double weight, const std::string& field) {
+  if (module.kind != LoraKind::kLora || has(module, "lora_mid.weight") || !target.is_contiguous()) {
+    target.add_(lora_delta(module, target.sizes(), target.device(), field), weight);
+    return;
+  }
+  const auto down = part(module, "lora_down.weight", target.device()).flatten(1);
+  const auto up = part(module, "lora_up.weight", target.device()).flatten(1);
+  const double scale = module.alpha ? *module.alpha / static_cast<double>(down.size(0)) : 1.0;
+  auto matrix = target.view({target.size(0), -1});
+  if (up.size(0) != matrix.size(0) || down.size(1) != matrix.size(1) || up.size(1) != down.size(0)) {
+    shape_mismatch(module, target.sizes(), torch::empty({up.size(0), down.size(1)}), field);
+  }
+  matrix.addmm_(up, down, /*beta=*/1.0, /*alpha=*/weight * scale);
+}
+
 at::Tensor lora_delta(const LoraModule& module, c10::IntArrayRef shape, c10::Device device, const std::string& field) {
   at::Tensor delta;
   try {

@@ -51,4 +51,9 @@ std::string missing_part(const LoraModule& module);
 // field) when the module's shapes cannot make a ΔW of `shape` (a LoRA for another model).
 at::Tensor lora_delta(const LoraModule& module, c10::IntArrayRef shape, c10::Device device, const std::string& field);
 
+// target += weight · ΔW in place, for a float32 `target` shaped like the weight. A plain LoRA
+// (no mid) goes through one addmm_ (no ΔW-sized temporary); the others add lora_delta. Same
+// errors as lora_delta.
+void add_lora_delta(at::Tensor& target, const LoraModule& module, double weight, const std::string& field);
+
 }  // namespace workers

@@ -21,16 +21,20 @@ namespace fs = std::filesystem;
 using testing_support::fixture;
 
 struct PipelineCase {
-  std::string key;
+  std::string key;                 // the reference in pipelines.safetensors
   nlohmann::json request;          // fields beyond the common ones
   std::vector<std::string> flags;  // the same run as CLI flags
+  std::string name;                // request id and file name; empty: the key
+  std::string id() const { return name.empty() ? key : name; }
 };
 
 const std::string kPrompt = "a photo of an astronaut riding a horse on mars";
 const std::string kNegative = "blurry, low quality";
+const std::string kCabin = "a cozy cabin in the snowy mountains at dusk, 4k";  // the LoRA case's prompt
 
 std::vector<PipelineCase> cases() {
   const std::string input = fixture("pipeline-inputs/input.png"), mask = fixture("pipeline-inputs/mask.png");
+  const std::string control = fixture("pipeline-inputs/control.png");
   return {
       {"t2i.euler", {}, {}},
       {"t2i.dpmpp_2m_karras", {{"scheduler", "DPM++ 2M Karras"}}, {"--scheduler", "DPM++ 2M", "--karras"}},
@@ -46,6 +50,14 @@ std::vector<PipelineCase> cases() {
        {"--model", fixture("tiny-sdxl-inpaint"), "--init-image", input, "--mask", mask}},
       {"refiner", {{"model", {{"base", "tiny-sdxl"}, {"refiner", "tiny-sdxl-refiner"}}}, {"denoising_end", 0.7}, {"steps", 6}},
        {"--refiner", fixture("tiny-sdxl-refiner"), "--refiner-switch", "0.7", "--steps", "6"}},
+      {"lora", {{"prompt", kCabin}, {"loras", {"tiny_lora_kohya:0.8"}}},
+       {"--prompt", kCabin, "--lora", fixture("loras/tiny_lora_kohya.safetensors") + ":0.8"}, "lora_kohya"},
+      {"lora", {{"prompt", kCabin}, {"loras", {{{"name", "tiny_lora_peft"}, {"weight", 0.8}}}}},
+       {"--prompt", kCabin, "--lora", fixture("loras/tiny_lora_peft.safetensors") + ":0.8"}, "lora_peft"},
+      {"controlnet",
+       {{"controlnets", {{{"model", "tiny-controlnet"}, {"image", "control.png"}, {"scale", 0.7}, {"end", 0.8}}}}},
+       {"--controlnet", fixture("tiny-controlnet"), "--control-image", control, "--control-scale", "0.7",
+        "--control-end", "0.8"}},
   };
 }
 
@@ -78,11 +90,13 @@ TEST(PipelineApiParity, EveryFixturePipelineThroughTheEmbedApi) {
   WorkersConfig config;
   config.model.model_roots = {SDXL_FIXTURES_DIR};
   config.conditioning.image_roots = {fixture("pipeline-inputs")};
+  config.model.lora_roots = {fixture("loras")};
+  config.model.controlnet_roots = {SDXL_FIXTURES_DIR};
   config.postprocessing.output_root = out.string();
   WorkersInterface engine(config);
   engine.initialize();
   for (const auto& c : cases()) {
-    nlohmann::json request = {{"message_type", "inference_request"}, {"request_id", c.key}, {"model", "tiny-sdxl"},
+    nlohmann::json request = {{"message_type", "inference_request"}, {"request_id", c.id()}, {"model", "tiny-sdxl"},
                               {"prompt", kPrompt}, {"negative_prompt", kNegative}, {"width", 64}, {"height", 64},
                               {"steps", 4}, {"guidance_scale", 5.0}, {"seed", 42}};
     for (auto it = c.request.begin(); it != c.request.end(); ++it) request[it.key()] = it.value();
@@ -103,7 +117,7 @@ TEST(GenerateCliParity, EveryFixturePipelineThroughSdxlWorkersGenerate) {
     std::vector<std::string> args = {"generate",       "--model",  fixture("tiny-sdxl"), "--prompt", kPrompt,
                                      "--negative-prompt", kNegative, "--width", "64",    "--height",
                                      "64",             "--steps",  "4",    "--guidance", "5", "--seed", "42",
-                                     "--output",       (out / (c.key + ".png")).string()};
+                                     "--output",       (out / (c.id() + ".png")).string()};
     args.insert(args.end(), c.flags.begin(), c.flags.end());  // later flags win (--model, --steps)
     std::string command = std::string("'") + SDXL_WORKERS_EXE + "'";
     for (const auto& a : args) command += " '" + a + "'";
@@ -115,7 +129,7 @@ TEST(GenerateCliParity, EveryFixturePipelineThroughSdxlWorkersGenerate) {
     for (std::string line; std::getline(listing, line);) paths.push_back(line);
     const int batch = c.key == "t2i.batch2" ? 2 : 1;
     ASSERT_EQ(paths.size(), static_cast<std::size_t>(batch)) << c.key;
-    const std::string last_name = batch == 1 ? c.key + ".png" : c.key + "-1.png";
+    const std::string last_name = batch == 1 ? c.id() + ".png" : c.id() + "-1.png";
     EXPECT_EQ(fs::path(paths.back()).filename(), last_name);
     EXPECT_LE(max_level_difference(paths, c.key), 1) << c.key;
     std::ifstream err(out / "stderr.txt");

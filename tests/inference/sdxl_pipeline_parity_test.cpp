@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "inference/workers/latents.h"
+#include "inference/workers/lora_merge.h"
 #include "inference/workers/sdxl_pipeline.h"
 #include "models/managers/torch_model_manager.h"
 #include "postprocessing/image_codec.h"
@@ -37,7 +38,17 @@ struct Case {
   SizePair crops{0, 0};
   std::string refiner;
   std::optional<double> denoising_end;
+  std::string prompt = "a photo of an astronaut riding a horse on mars";
+  std::string lora;     // a file under fixtures/loras, merged at weight 0.8 for the run
+  bool control = false;  // tiny-controlnet on input.control_uint8, scale 0.7, guidance end 0.8
 };
+
+// The adaptable modules of a stage, as the pipeline manager hands them to the LoRA gate.
+AdaptableModules adaptable(const SdxlStage& s) {
+  return {{"unet", s.unet.ptr().get()},
+          {"text_encoder", s.encoders.text_encoder.ptr().get()},
+          {"text_encoder_2", s.encoders.text_encoder_2.ptr().get()}};
+}
 
 class SdxlPipelineParity : public ::testing::Test {
  protected:
@@ -45,6 +56,8 @@ class SdxlPipelineParity : public ::testing::Test {
     static TorchModelManager manager = [] {
       ModelConfig config;
       config.model_roots = {SDXL_FIXTURES_DIR};
+      config.lora_roots = {fixture("loras")};
+      config.controlnet_roots = {SDXL_FIXTURES_DIR};
       return TorchModelManager(config, "cpu", "float32", SDXL_DATA_DIR);
     }();
     return manager;
@@ -69,7 +82,7 @@ class SdxlPipelineParity : public ::testing::Test {
     if (!c.refiner.empty()) refiner = stage(c.refiner, c.scheduler, c.overrides);
     auto vae = models().vae(models().open(c.base, "model"));
     SdxlRun r;
-    r.prompts = {"a photo of an astronaut riding a horse on mars", std::nullopt, "blurry, low quality", std::nullopt};
+    r.prompts = {c.prompt, std::nullopt, "blurry, low quality", std::nullopt};
     r.width = r.height = 64;
     r.steps = c.steps;
     r.batch = c.batch;
@@ -83,6 +96,28 @@ class SdxlPipelineParity : public ::testing::Test {
     r.micro = micro_conditioning(request, 64, 64);
     if (c.init_image) r.init_image = image_tensor(read_image_file(fixture("pipeline-inputs/input.png"), 3, "init"));
     if (c.mask) r.mask = mask_tensor(read_image_file(fixture("pipeline-inputs/mask.png"), 1, "mask"));
+    if (c.control) {
+      const Image map = read_image_file(fixture("pipeline-inputs/control.png"), 3, "control");
+      ControlUnit unit;
+      unit.net = *models().controlnet(models().open_controlnet("tiny-controlnet", "controlnet"));
+      unit.image = control_tensor(map);
+      unit.scale = 0.7;
+      unit.end = 0.8;
+      r.controls.push_back(unit);
+    }
+    // The tiny model is shared by every test of this process: the merge is always undone.
+    MergedWeights merged;
+    struct Unmerge {
+      MergedWeights& merged;
+      AdaptableModules modules;
+      ~Unmerge() { merged.restore(modules); }
+    } unmerge{merged, adaptable(base)};
+    if (!c.lora.empty()) {
+      const auto adapter = models().loras().adapter(c.lora, "loras[0]");
+      const auto plan = plan_lora_stack({{adapter, 0.8, "loras[0]", c.lora}}, lora_target_index(adaptable(base)));
+      EXPECT_TRUE(plan.warnings.empty()) << plan.warnings.front();
+      merged.merge(plan, adaptable(base));
+    }
     auto generator = at::make_generator<at::CPUGeneratorImpl>(42);
     c10::InferenceMode guard;
     return run_sdxl(base, c.refiner.empty() ? nullptr : &refiner, *vae, r, generator, nullptr);
@@ -146,6 +181,28 @@ TEST_F(SdxlPipelineParity, InpaintWithNineChannelUnet) {
   Case c("inpaint9");
   c.base = "tiny-sdxl-inpaint";
   c.init_image = c.mask = true;
+  expect_parity(c);
+}
+
+// Both files hold the same adapter: sd-scripts names (SGM UNet paths, alpha 2 over rank 4) and
+// diffusers/peft names (alpha/rank folded into lora_B).
+TEST_F(SdxlPipelineParity, LoraInKohyaNamingMergedAtWeightPointEight) {
+  Case c("lora");
+  c.prompt = "a cozy cabin in the snowy mountains at dusk, 4k";
+  c.lora = "tiny_lora_kohya";
+  expect_parity(c);
+}
+
+TEST_F(SdxlPipelineParity, LoraInPeftNamingMergedAtWeightPointEight) {
+  Case c("lora");
+  c.prompt = "a cozy cabin in the snowy mountains at dusk, 4k";
+  c.lora = "tiny_lora_peft.safetensors";
+  expect_parity(c);
+}
+
+TEST_F(SdxlPipelineParity, ControlNetWithScaleAndGuidanceEnd) {
+  Case c("controlnet");
+  c.control = true;
   expect_parity(c);
 }
 

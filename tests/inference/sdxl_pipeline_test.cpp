@@ -126,18 +126,21 @@ TEST(SdxlPipeline, PromptTwoReachesOnlyTheSecondEncoder) {
   EXPECT_FALSE(torch::equal(same.positive.pooled, split.positive.pooled));  // pooled comes from encoder 2
 }
 
-TEST(SdxlPipelineManager, RefusesLorasControlNetsAndUnreadableImagesWithTheField) {
+TEST(SdxlPipelineManager, RefusesUnresolvableAdaptersAndUnreadableImagesWithTheField) {
   SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
   CancellationToken token;
   JobContext context(token, nullptr);
   GenerationRequest r = tiny_request(1);
-  r.loras = {LoraSpec{"style", 0.8, true}};
+  r.loras = {LoraSpec{"style", 0.8, true}};  // no LoRA roots configured
   auto e = catch_error([&] { manager.generate(r, context); });
-  EXPECT_EQ(e.code, ErrorCode::kWorkerUnavailable);
-  EXPECT_EQ(e.field, "loras");
-  r.loras[0].enabled = false;  // a disabled adapter is not applied: nothing is lost
-  r.controlnets = {ControlNetSpec{}};
-  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "controlnets");
+  EXPECT_EQ(e.code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(e.field, "loras[0].name");
+  EXPECT_NE(e.message.find("lora_roots"), std::string::npos) << e.message;
+  r.loras[0].enabled = false;  // a disabled adapter is not even looked up
+  r.controlnets = {ControlNetSpec{"depth", "", "", "", std::nullopt, std::nullopt, 1.0, 0.0, 1.0}};
+  e = catch_error([&] { manager.generate(r, context); });
+  EXPECT_EQ(e.field, "controlnets[0].type");  // no model configured for the type
+  EXPECT_NE(e.message.find("controlnet_models"), std::string::npos) << e.message;
   r.controlnets.clear();
   r.init_image = "input.png";  // no image roots configured
   e = catch_error([&] { manager.generate(r, context); });
@@ -212,6 +215,89 @@ TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
   EXPECT_EQ(plain.images[0].pixels, overridden.images[0].pixels);
   r.model.vae = "no-such-vae";
   EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "model.vae");
+}
+
+// Its own model manager: the LoRA stacks merged here never reach the other tests' models.
+std::shared_ptr<TorchModelManager> adapter_models() {
+  static auto models = [] {
+    ModelConfig config;
+    config.model_roots = {SDXL_FIXTURES_DIR};
+    config.lora_roots = {std::string(SDXL_FIXTURES_DIR) + "/loras"};
+    config.controlnet_roots = {SDXL_FIXTURES_DIR};
+    return std::make_shared<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
+  }();
+  return models;
+}
+
+int max_pixel_difference(const Image& a, const Image& b) {
+  int worst = a.pixels.size() == b.pixels.size() ? 0 : 255;
+  for (std::size_t i = 0; i < a.pixels.size() && i < b.pixels.size(); ++i) {
+    worst = std::max(worst, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
+  }
+  return worst;
+}
+
+TEST(SdxlPipelineManager, LoraStackChangesTheImageAndIsTakenOutForTheNextRequest) {
+  SdxlPipelineManager manager(adapter_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+  CancellationToken token;
+  JobContext context(token, nullptr);
+  GenerationRequest r = tiny_request(2);
+  r.seed = 5;
+  const auto plain = manager.generate(r, context);
+  r.loras = {LoraSpec{"tiny_lora_kohya", 0.8, true}};
+  const auto adapted = manager.generate(r, context);
+  EXPECT_NE(adapted.images[0].pixels, plain.images[0].pixels);
+  EXPECT_TRUE(adapted.warnings.empty());
+  EXPECT_EQ(adapted.metadata["loras"], nlohmann::json::parse(R"([{"name": "tiny_lora_kohya", "weight": 0.8}])"));
+  // The same adapter in peft naming at weight 1.6 under a global lora_scale of 0.5.
+  r.loras = {LoraSpec{"tiny_lora_peft", 1.6, true}, LoraSpec{"tiny_lora_kohya", 3.0, false}};
+  r.lora_scale = 0.5;
+  const auto peft = manager.generate(r, context);
+  EXPECT_LE(max_pixel_difference(peft.images[0], adapted.images[0]), 1);
+  r.loras.clear();
+  const auto again = manager.generate(r, context);
+  EXPECT_EQ(again.images[0].pixels, plain.images[0].pixels);  // unmerged bitwise
+  EXPECT_FALSE(again.metadata.contains("loras"));
+}
+
+TEST(SdxlPipelineManager, ControlNetTypeShorthandRunsTheConfiguredModelOnAPreprocessedImage) {
+  PipelineSettings settings;
+  settings.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
+  settings.controlnet_models = {{"canny", "tiny-controlnet"}};
+  SdxlPipelineManager manager(adapter_models(), std::make_shared<SchedulerNameTable>(), settings);
+  CancellationToken token;
+  JobContext context(token, nullptr);
+  GenerationRequest r = tiny_request(2);
+  r.seed = 5;
+  const auto plain = manager.generate(r, context);
+  // The fixture's control map is OpenCV's Canny 50/150 of input.png: computing it here must give
+  // the same image as passing the map itself.
+  ControlNetSpec computed{"canny", "", "input.png", "canny", 50.0, 150.0, 0.7, 0.0, 0.8};
+  ControlNetSpec given{"", "tiny-controlnet", "control.png", "", std::nullopt, std::nullopt, 0.7, 0.0, 0.8};
+  r.controlnets = {computed};
+  const auto from_input = manager.generate(r, context);
+  r.controlnets = {given};
+  const auto from_map = manager.generate(r, context);
+  EXPECT_NE(from_map.images[0].pixels, plain.images[0].pixels);
+  EXPECT_EQ(from_input.images[0].pixels, from_map.images[0].pixels);
+  EXPECT_EQ(from_map.metadata["controlnets"][0]["model"], "tiny-controlnet");
+  EXPECT_EQ(from_input.metadata["controlnets"][0]["preprocess"], "canny");
+  // Two nets: the residuals add up, so scales 0.3 + 0.4 of one net equal 0.7 of it.
+  given.scale = 0.3;
+  r.controlnets = {given, given};
+  r.controlnets[1].scale = 0.4;
+  EXPECT_LE(max_pixel_difference(manager.generate(r, context).images[0], from_map.images[0]), 1);
+  // A type whose map needs a network, with no image of its own, is refused with the field.
+  r.init_image = "input.png";
+  r.controlnets = {ControlNetSpec{"depth", "tiny-controlnet", "", "", std::nullopt, std::nullopt, 1.0, 0.0, 1.0}};
+  const auto e = catch_error([&] { manager.generate(r, context); });
+  EXPECT_EQ(e.field, "controlnets[0].image");
+  EXPECT_NE(e.message.find("neural network"), std::string::npos) << e.message;
+  // With a refiner: refused, not silently dropped.
+  r.init_image.clear();
+  r.controlnets = {given};
+  r.model.refiner = "tiny-sdxl-refiner";
+  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "controlnets");
 }
 
 }  // namespace
