@@ -188,7 +188,7 @@ LoraAdapter read_lora_file(const std::string& path, const std::string& field) {
     const auto tensor = file->tensor(key).clone();  // owned: the file may change on disk later
     adapter.bytes += tensor.nbytes();
     if (part_name == "alpha") {
-      if (tensor.numel() != 1 || !tensor.is_floating_point() && tensor.scalar_type() == torch::kBool) {
+      if (tensor.numel() != 1) {
         throw_invalid(field, key + " must hold one number (the module's alpha)");
       }
       module.alpha = tensor.to(torch::kDouble).item<double>();

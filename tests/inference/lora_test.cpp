@@ -302,6 +302,10 @@ TEST_F(LoraTest, FilesThatDoNotFitTheModelAreInvalidRequestsNamingTheItem) {
   write("half", {{kToQKohya + ".lora_down.weight", randn({4, 32})}});
   EXPECT_EQ(code_of([&] { merge("half", 1.0); }, &message), ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("lora_up.weight"), std::string::npos) << message;
+  write("bad_alpha", {{kToQKohya + ".lora_down.weight", randn({4, 32})}, {kToQKohya + ".lora_up.weight", randn({32, 4})},
+                      {kToQKohya + ".alpha", randn({2})}});
+  EXPECT_EQ(code_of([&] { models_->loras().adapter("bad_alpha", "loras[0]"); }, &message), ErrorCode::kInvalidRequest);
+  EXPECT_NE(message.find("must hold one number"), std::string::npos) << message;
   write("not_a_lora", {{"model.diffusion_model.conv_in.weight", randn({4, 4})}});
   EXPECT_EQ(code_of([&] { models_->loras().adapter("not_a_lora", "loras[0]"); }, &message), ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("holds no LoRA"), std::string::npos) << message;

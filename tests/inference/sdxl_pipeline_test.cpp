@@ -202,19 +202,27 @@ TEST(SdxlPipelineManager, ComponentsOfARunningJobAreHeldAgainstEviction) {
   for (const auto& e : during) EXPECT_TRUE(e.in_use) << e.key;
 }
 
-TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
-  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+// A pipeline manager over `models` with a job context for its runs.
+struct ManagerUnderTest {
+  explicit ManagerUnderTest(std::shared_ptr<TorchModelManager> models, PipelineSettings settings = {})
+      : manager(std::move(models), std::make_shared<SchedulerNameTable>(), std::move(settings)) {}
+  GenerationResult generate(const GenerationRequest& r) { return manager.generate(r, context); }
+  SdxlPipelineManager manager;
   CancellationToken token;
-  JobContext context(token, nullptr);
+  JobContext context{token, nullptr};
+};
+
+TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
+  ManagerUnderTest m(fixture_models());
   GenerationRequest r = tiny_request(2);
   r.seed = 3;
-  const auto plain = manager.generate(r, context);
+  const auto plain = m.generate(r);
   r.model.vae = "tiny-sdxl-inpaint";  // its vae/ is tiny-sdxl's: the same pixels, through the override path
-  const auto overridden = manager.generate(r, context);
+  const auto overridden = m.generate(r);
   EXPECT_EQ(overridden.metadata["vae"], "tiny-sdxl-inpaint");
   EXPECT_EQ(plain.images[0].pixels, overridden.images[0].pixels);
   r.model.vae = "no-such-vae";
-  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "model.vae");
+  EXPECT_EQ(catch_error([&] { m.generate(r); }).field, "model.vae");
 }
 
 // Its own model manager: the LoRA stacks merged here never reach the other tests' models.
@@ -238,24 +246,22 @@ int max_pixel_difference(const Image& a, const Image& b) {
 }
 
 TEST(SdxlPipelineManager, LoraStackChangesTheImageAndIsTakenOutForTheNextRequest) {
-  SdxlPipelineManager manager(adapter_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
-  CancellationToken token;
-  JobContext context(token, nullptr);
+  ManagerUnderTest m(adapter_models());
   GenerationRequest r = tiny_request(2);
   r.seed = 5;
-  const auto plain = manager.generate(r, context);
+  const auto plain = m.generate(r);
   r.loras = {LoraSpec{"tiny_lora_kohya", 0.8, true}};
-  const auto adapted = manager.generate(r, context);
+  const auto adapted = m.generate(r);
   EXPECT_NE(adapted.images[0].pixels, plain.images[0].pixels);
   EXPECT_TRUE(adapted.warnings.empty());
   EXPECT_EQ(adapted.metadata["loras"], nlohmann::json::parse(R"([{"name": "tiny_lora_kohya", "weight": 0.8}])"));
   // The same adapter in peft naming at weight 1.6 under a global lora_scale of 0.5.
   r.loras = {LoraSpec{"tiny_lora_peft", 1.6, true}, LoraSpec{"tiny_lora_kohya", 3.0, false}};
   r.lora_scale = 0.5;
-  const auto peft = manager.generate(r, context);
+  const auto peft = m.generate(r);
   EXPECT_LE(max_pixel_difference(peft.images[0], adapted.images[0]), 1);
   r.loras.clear();
-  const auto again = manager.generate(r, context);
+  const auto again = m.generate(r);
   EXPECT_EQ(again.images[0].pixels, plain.images[0].pixels);  // unmerged bitwise
   EXPECT_FALSE(again.metadata.contains("loras"));
 }
@@ -264,20 +270,18 @@ TEST(SdxlPipelineManager, ControlNetTypeShorthandRunsTheConfiguredModelOnAPrepro
   PipelineSettings settings;
   settings.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
   settings.controlnet_models = {{"canny", "tiny-controlnet"}};
-  SdxlPipelineManager manager(adapter_models(), std::make_shared<SchedulerNameTable>(), settings);
-  CancellationToken token;
-  JobContext context(token, nullptr);
+  ManagerUnderTest m(adapter_models(), settings);
   GenerationRequest r = tiny_request(2);
   r.seed = 5;
-  const auto plain = manager.generate(r, context);
+  const auto plain = m.generate(r);
   // The fixture's control map is OpenCV's Canny 50/150 of input.png: computing it here must give
   // the same image as passing the map itself.
   ControlNetSpec computed{"canny", "", "input.png", "canny", 50.0, 150.0, 0.7, 0.0, 0.8};
   ControlNetSpec given{"", "tiny-controlnet", "control.png", "", std::nullopt, std::nullopt, 0.7, 0.0, 0.8};
   r.controlnets = {computed};
-  const auto from_input = manager.generate(r, context);
+  const auto from_input = m.generate(r);
   r.controlnets = {given};
-  const auto from_map = manager.generate(r, context);
+  const auto from_map = m.generate(r);
   EXPECT_NE(from_map.images[0].pixels, plain.images[0].pixels);
   EXPECT_EQ(from_input.images[0].pixels, from_map.images[0].pixels);
   EXPECT_EQ(from_map.metadata["controlnets"][0]["model"], "tiny-controlnet");
@@ -286,18 +290,18 @@ TEST(SdxlPipelineManager, ControlNetTypeShorthandRunsTheConfiguredModelOnAPrepro
   given.scale = 0.3;
   r.controlnets = {given, given};
   r.controlnets[1].scale = 0.4;
-  EXPECT_LE(max_pixel_difference(manager.generate(r, context).images[0], from_map.images[0]), 1);
+  EXPECT_LE(max_pixel_difference(m.generate(r).images[0], from_map.images[0]), 1);
   // A type whose map needs a network, with no image of its own, is refused with the field.
   r.init_image = "input.png";
   r.controlnets = {ControlNetSpec{"depth", "tiny-controlnet", "", "", std::nullopt, std::nullopt, 1.0, 0.0, 1.0}};
-  const auto e = catch_error([&] { manager.generate(r, context); });
+  const auto e = catch_error([&] { m.generate(r); });
   EXPECT_EQ(e.field, "controlnets[0].image");
   EXPECT_NE(e.message.find("neural network"), std::string::npos) << e.message;
   // With a refiner: refused, not silently dropped.
   r.init_image.clear();
   r.controlnets = {given};
   r.model.refiner = "tiny-sdxl-refiner";
-  EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).field, "controlnets");
+  EXPECT_EQ(catch_error([&] { m.generate(r); }).field, "controlnets");
 }
 
 }  // namespace
