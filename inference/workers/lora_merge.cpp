@@ -1,7 +1,6 @@
 #include "inference/workers/lora_merge.h"
 
 #include <set>
-#include <unordered_map>
 
 #include "utilities/error.h"
 
