@@ -49,8 +49,19 @@ std::string sanitize_file_stem(const std::string& name) {
   return out.empty() ? "image" : out;
 }
 
+// A model or adapter reference as A1111 names it: the file or folder name without .safetensors.
+std::string short_name(const std::string& reference) {
+  auto name = fs::path(reference).lexically_normal();
+  if (name.filename().empty()) name = name.parent_path();
+  return name.extension() == ".safetensors" ? name.stem().string() : name.filename().string();
+}
+
 std::string a1111_parameters(const nlohmann::json& m) {
   std::string text = m.value("prompt", "");
+  // A1111 reads LoRAs from the prompt (as users type them there), so they go back into it.
+  for (const auto& lora : m.value("loras", nlohmann::json::array())) {
+    text += " <lora:" + short_name(lora.value("name", "")) + ":" + number(lora.value("weight", nlohmann::json(1.0))) + ">";
+  }
   const std::string negative = m.value("negative_prompt", "");
   if (!negative.empty()) text += "\nNegative prompt: " + negative;
   std::vector<std::pair<std::string, std::string>> fields;
@@ -72,6 +83,18 @@ std::string a1111_parameters(const nlohmann::json& m) {
   add("Refiner", "refiner");
   add("Refiner switch at", "denoising_end");
   add("Clip skip", "clip_skip");
+  // sd-webui-controlnet's units, one field each.
+  const auto nets = m.value("controlnets", nlohmann::json::array());
+  for (std::size_t i = 0; i < nets.size(); ++i) {
+    const auto& n = nets[i];
+    const std::string preprocess = n.value("preprocess", "");
+    fields.emplace_back("ControlNet " + std::to_string(i),
+                        "Module: " + (preprocess.empty() ? std::string("none") : preprocess) +
+                            ", Model: " + short_name(n.value("model", "")) +
+                            ", Weight: " + number(n.value("scale", nlohmann::json(1.0))) +
+                            ", Guidance Start: " + number(n.value("start", nlohmann::json(0.0))) +
+                            ", Guidance End: " + number(n.value("end", nlohmann::json(1.0))));
+  }
   add("Version", "version");
   text += "\n";
   for (std::size_t i = 0; i < fields.size(); ++i) {

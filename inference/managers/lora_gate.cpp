@@ -1,12 +1,14 @@
 #include "inference/managers/lora_gate.h"
 
+#include <chrono>
+
 namespace workers {
 
 LoraGate::Lease::~Lease() {
   if (gate_) gate_->release(keys_);
 }
 
-LoraGate::Lease LoraGate::acquire(const std::vector<Target>& targets) {
+LoraGate::Lease LoraGate::acquire(const std::vector<Target>& targets, const std::function<void()>& while_waiting) {
   std::unique_lock<std::mutex> lock(mutex_);
   // Objects the cache has dropped take their merged weights with them: forget their slots.
   for (auto it = slots_.begin(); it != slots_.end();) {
@@ -17,13 +19,16 @@ LoraGate::Lease LoraGate::acquire(const std::vector<Target>& targets) {
     if (slot.owner.expired()) slot = Slot{t.owner, "", 0, {}};  // new, or a reload at the same address
     return slot;
   };
-  changed_.wait(lock, [&] {
+  auto free = [&] {
     for (const auto& t : targets) {
       const auto& slot = slot_of(t);
       if (slot.active > 0 && slot.signature != t.signature) return false;
     }
     return true;
-  });
+  };
+  while (!changed_.wait_for(lock, std::chrono::milliseconds(100), free)) {
+    if (while_waiting) while_waiting();
+  }
   for (const auto& t : targets) {
     auto& slot = slot_of(t);
     if (slot.signature == t.signature) continue;

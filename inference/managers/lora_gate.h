@@ -43,9 +43,10 @@ class LoraGate {
   };
 
   // Waits until no other job runs any of `targets` with another stack, switches each target
-  // whose merged stack differs from its signature, and leases them all. Throws what merging
-  // throws; that target's weights are then restored by whichever job comes next.
-  Lease acquire(const std::vector<Target>& targets);
+  // whose merged stack differs from its signature, and leases them all. While waiting it calls
+  // `while_waiting` every 100 ms (a cancellation check: what it throws ends the wait). Throws what
+  // merging throws; that target's weights are then restored by whichever job comes next.
+  Lease acquire(const std::vector<Target>& targets, const std::function<void()>& while_waiting = {});
 
  private:
   struct Slot {

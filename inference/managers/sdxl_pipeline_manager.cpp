@@ -235,7 +235,7 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
       target.plan = &plan;
     }
     base_targets.insert(base_targets.end(), other_targets.begin(), other_targets.end());
-    const auto lora_lease = lora_gate_.acquire(base_targets);
+    const auto lora_lease = lora_gate_.acquire(base_targets, [&] { context.check_cancelled(); });
     auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
     const auto denoising_started = std::chrono::steady_clock::now();
     auto output = run_sdxl(base, refiner_model ? &refiner : nullptr, *vae, run, generator, [&](int done, int total) {

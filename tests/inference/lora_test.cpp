@@ -1,6 +1,7 @@
 // LoRA stacks on the tiny SDXL model: LoHa, LoKr and LoCon deltas against the formulas computed
 // here by hand, every file naming reaching the same weights, exact (bitwise) unmerging through
 // the LoraGate, and the errors and warnings a user sees for files that do not fit the model.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -262,6 +263,25 @@ TEST_F(LoraTest, GateMakesAnotherStackWaitForTheRunningJob) {
   ASSERT_EQ(other.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   other.get();
   EXPECT_EQ(merged_.size(), 0u);
+}
+
+TEST_F(LoraTest, AJobWaitingAtTheGateStopsWhenItsCheckThrows) {
+  AdaptableModules unet_part{{"unet", modules_.at("unet")}};
+  LoraGate gate;
+  const auto running = gate.acquire({{unet_, unet_part, "", nullptr}});
+  const auto plan = plan_lora_stack({{models_->loras().adapter("tiny_lora_kohya", "loras[0]"), 1.0, "loras[0]", "k"}},
+                                    lora_target_index(modules_));
+  std::atomic<bool> cancelled{false};
+  auto waiting = std::async(std::launch::async, [&] {
+    return gate.acquire({{unet_, unet_part, "kohya", &plan}}, [&] {
+      if (cancelled) throw Error(ErrorCode::kCancelled, "cancelled");
+    });
+  });
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  cancelled = true;
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  std::string message;
+  EXPECT_EQ(code_of([&] { waiting.get(); }, &message), ErrorCode::kCancelled);
 }
 
 TEST_F(LoraTest, UnknownKeysAreAWarningWithTheFirstFewAndTheCount) {

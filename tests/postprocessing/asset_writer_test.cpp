@@ -59,6 +59,24 @@ TEST(AssetWriter, WritesABatchWithParametersThumbnailsAndMetadata) {
   }
 }
 
+TEST(AssetWriter, ParametersCarryLorasInThePromptAndControlNetUnitsAsA1111Writes) {
+  TempRoot root;
+  AssetWriter writer(root.path.string());
+  nlohmann::json meta = {{"prompt", "a cabin"}, {"steps", 4}, {"seed", 1},
+                         {"loras", {{{"name", "/srv/loras/styles/film_grain.safetensors"}, {"weight", 0.6}},
+                                    {{"name", "detail"}, {"weight", 1}}}},
+                         {"controlnets", {{{"model", "controlnet-canny-sdxl-1.0"}, {"preprocess", "canny"},
+                                           {"scale", 0.7}, {"start", 0.0}, {"end", 0.8}}}}};
+  AssetOptions options;
+  options.name = "adapters";
+  const auto assets = writer.write({solid(8, 8, 1)}, meta, options);
+  const auto chunks = png_text_chunks(slurp(assets[0]["path"].get<std::string>()));
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].second,
+            "a cabin <lora:film_grain:0.6> <lora:detail:1>\nSteps: 4, Seed: 1, Size: 8x8, ControlNet 0: \"Module: canny, "
+            "Model: controlnet-canny-sdxl-1.0, Weight: 0.7, Guidance Start: 0, Guidance End: 0.8\"");
+}
+
 TEST(AssetWriter, SingleImageNameFormatsAndConfinement) {
   TempRoot root;
   AssetWriter writer(root.path.string());
