@@ -1,11 +1,14 @@
 // Full-size SDXL base and refiner checkpoints, generated as sparse files (the header is real,
 // the data is zero pages): conversion and config inference checked against the published
 // configs and parameter counts without a multi-GB download.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "models/io/lora_targets.h"
+#include "models/io/sgm_key_map.h"
 #include "models/io/single_file_checkpoint.h"
 #include "support/sdxl_shapes.h"
 
@@ -96,6 +99,48 @@ TEST(FullSizeSdxl, NineChannelUnetIsTheInpaintingModel) {
   EXPECT_EQ(checkpoint.kind, CheckpointKind::kSdxlInpaint);
   EXPECT_EQ(checkpoint.find("unet")->config["in_channels"], 9);
   EXPECT_EQ(checkpoint.find("unet")->config["out_channels"], 4);
+}
+
+}  // namespace
+}  // namespace workers
+
+namespace workers {
+namespace {
+
+// sd-scripts names a full-size SDXL LoRA after the original (SGM) module paths. Every matrix and
+// conv of the base and refiner UNets, spelled that way, must find the diffusers weight the
+// single-file conversion gives the same tensor: the LoRA index is built the other way round
+// (UnetKeyMap::to_sgm), so this checks the two directions agree at full size.
+void expect_every_kohya_name_found(const testing_support::ShapeList& shapes) {
+  const std::string prefix = "model.diffusion_model.";
+  std::vector<std::pair<std::string, std::string>> pairs;  // SGM module path, diffusers weight
+  std::vector<std::string> sgm_keys, diffusers;
+  for (const auto& [key, shape] : shapes) {
+    if (key.rfind(prefix, 0) == 0) sgm_keys.push_back(key.substr(prefix.size()));
+  }
+  const UnetKeyMap map(infer_unet_layout(sgm_keys));
+  for (const auto& [key, shape] : shapes) {
+    if (key.rfind(prefix, 0) != 0) continue;
+    const auto mapped = map.map(key.substr(prefix.size()));
+    ASSERT_TRUE(mapped) << key;
+    diffusers.push_back(mapped->name);
+    const bool weight = key.size() > 7 && key.compare(key.size() - 7, 7, ".weight") == 0;
+    if (weight && shape.size() >= 2) pairs.emplace_back(key.substr(prefix.size(), key.size() - prefix.size() - 7), mapped->name);
+  }
+  LoraTargetIndex index;
+  index.add_unet(diffusers);
+  ASSERT_GT(pairs.size(), 500u);  // base 794, refiner 554 (linear, 1×1 and 3×3 conv weights)
+  for (auto [sgm, weight] : pairs) {
+    std::replace(sgm.begin(), sgm.end(), '.', '_');
+    const auto* target = index.find("lora_unet_" + sgm);
+    ASSERT_TRUE(target) << sgm;
+    EXPECT_EQ(target->parameter, weight) << sgm;
+  }
+}
+
+TEST(FullSizeSdxl, EveryKohyaUnetNameFindsItsWeightInBaseAndRefiner) {
+  expect_every_kohya_name_found(testing_support::sdxl_base_checkpoint_shapes());
+  expect_every_kohya_name_found(testing_support::sdxl_refiner_checkpoint_shapes());
 }
 
 }  // namespace
