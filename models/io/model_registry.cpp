@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "utilities/error.h"
 #include "utilities/path_roots.h"
@@ -12,6 +13,12 @@ namespace {
 namespace fs = std::filesystem;
 
 bool inside(const fs::path& path, const std::string& root) { return path_inside(path.string(), root); }
+
+// A matched path is a folder (diffusers layout) or a .safetensors file.
+ModelLayout layout_at(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) ? ModelLayout::kDiffusersFolder : ModelLayout::kSingleFile;
+}
 
 }  // namespace
 
@@ -84,24 +91,31 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
       candidates.push_back(fs::path(root) / ref);
       candidates.push_back(fs::path(root) / (reference + ".safetensors"));
     }
-    for (auto& p : by_name(reference)) candidates.push_back(std::move(p));
+  }
+  // The first candidate that matches, contained in a root; nullopt when none matches.
+  auto first_match = [&](const std::vector<fs::path>& paths) -> std::optional<ResolvedModel> {
+    for (const auto& candidate : paths) {
+      if (!is_match(candidate)) continue;
+      std::error_code ec;
+      const auto canonical = fs::canonical(candidate, ec);
+      if (ec) continue;
+      bool allowed = false;
+      for (const auto& root : roots_) allowed = allowed || inside(canonical, root);
+      if (!allowed) {
+        throw_invalid(field, "\"" + reference + "\" resolves to " + canonical.string() +
+                                 ", outside the configured " + kind_.what + " roots");
+      }
+      return ResolvedModel{reference, canonical.string(), layout_at(canonical)};
+    }
+    return std::nullopt;
+  };
+  if (auto found = first_match(candidates)) return *found;
+  // Only when no direct name matched: walking every subfolder is the slow way.
+  if (!ref.is_absolute()) {
+    if (auto found = first_match(by_name(reference))) return *found;
   }
   std::vector<std::string> tried;
-  for (const auto& candidate : candidates) {
-    tried.push_back(candidate.string());
-    if (!is_match(candidate)) continue;
-    std::error_code ec;
-    const auto canonical = fs::canonical(candidate, ec);
-    if (ec) continue;
-    bool allowed = false;
-    for (const auto& root : roots_) allowed = allowed || inside(canonical, root);
-    if (!allowed) {
-      throw_invalid(field, "\"" + reference + "\" resolves to " + canonical.string() +
-                               ", outside the configured " + kind_.what + " roots");
-    }
-    const auto layout = fs::is_directory(canonical, ec) ? ModelLayout::kDiffusersFolder : ModelLayout::kSingleFile;
-    return {reference, canonical.string(), layout};
-  }
+  for (const auto& candidate : candidates) tried.push_back(candidate.string());
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
   const std::string shapes = kind_.folder_marker.empty()
@@ -121,8 +135,7 @@ std::vector<ResolvedModel> ModelRegistry::list() const {
       if (!is_match(entry.path())) continue;
       const auto canonical = fs::canonical(entry.path(), ec);
       if (ec || !inside(canonical, root)) continue;
-      out.push_back({entry.path().filename().string(), canonical.string(),
-                     fs::is_directory(canonical, ec) ? ModelLayout::kDiffusersFolder : ModelLayout::kSingleFile});
+      out.push_back({entry.path().filename().string(), canonical.string(), layout_at(canonical)});
     }
   }
   return out;
