@@ -25,7 +25,11 @@ std::string LoraManager::key(const std::string& path) const {
 }
 
 std::shared_ptr<const LoraAdapter> LoraManager::adapter(const std::string& reference, const std::string& field) {
-  const auto path = resolve(reference, field);
+  return adapter_at(resolve(reference, field), reference, field);
+}
+
+std::shared_ptr<const LoraAdapter> LoraManager::adapter_at(const std::string& path, const std::string& reference,
+                                                           const std::string& field) {
   return cache_.get_as<const LoraAdapter>(key(path), path, "lora", [&] {
     auto adapter = std::make_shared<LoraAdapter>(read_lora_file(path, field));
     if (adapter->modules.empty()) {

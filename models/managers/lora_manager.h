@@ -22,6 +22,9 @@ class LoraManager {
   std::string resolve(const std::string& reference, const std::string& field) const;
   // The adapter, read on first use. Throws as resolve(), and read_lora_file's errors.
   std::shared_ptr<const LoraAdapter> adapter(const std::string& reference, const std::string& field);
+  // The same for a path resolve() gave (`reference` names it in messages).
+  std::shared_ptr<const LoraAdapter> adapter_at(const std::string& path, const std::string& reference,
+                                                const std::string& field);
   // The cache key of the file as it is now (path, size and modification time).
   std::string key(const std::string& path) const;
 

@@ -218,60 +218,46 @@ nlohmann::json TorchModelManager::scheduler_config(const ModelHandle& model) con
   return read_json(fs::path(data_dir_) / "sdxl" / "scheduler_config.json");
 }
 
+ModelHandle TorchModelManager::handle_of(const ModelReference& reference) const {
+  if (reference.component == "lora") {
+    return {reference.model, loras_.resolve(reference.model, "model"), ModelLayout::kSingleFile, "lora", true, ""};
+  }
+  if (reference.component == "controlnet") return open_controlnet(reference.model, "model");
+  if (reference.component == "vae") return open_vae(reference.model, "model");
+  return open(reference.model, "model");
+}
+
 LoadedModel TorchModelManager::load(const ModelReference& reference) {
+  const ModelHandle model = handle_of(reference);
+  if (reference.component == "refiner" && model.kind != "sdxl-refiner") {
+    throw_invalid("model", reference.model + " is an " + model.kind + " model, not a refiner");
+  }
+  if (model.kind == "lora") {
+    loras_.adapter_at(model.path, reference.model, "model");
+  } else if (model.kind == "controlnet") {
+    controlnet(model);
+  } else {
+    if (reference.component != "vae") {
+      unet(model);
+      text_encoders(model);
+    }
+    vae(model);
+  }
   LoadedModel info;
   info.reference = reference.model;
   info.component = reference.component;
   info.device = device_name_;
-  auto cached_bytes = [&](const std::string& path) {
-    for (const auto& e : cache_.entries()) {
-      if (e.model == path) info.bytes += e.bytes;
-    }
-  };
-  if (reference.component == "lora") {
-    info.path = loras_.resolve(reference.model, "model");
-    info.layout = "single_file";
-    info.kind = "lora";
-    loras_.adapter(reference.model, "model");
-    cached_bytes(info.path);
-    return info;
-  }
-  if (reference.component == "controlnet") {
-    const auto model = open_controlnet(reference.model, "model");
-    info.path = model.path;
-    info.layout = std::string(to_string(model.layout));
-    info.kind = model.kind;
-    controlnet(model);
-    cached_bytes(info.path);
-    return info;
-  }
-  const bool vae_only = reference.component == "vae";
-  const ModelHandle model = vae_only ? open_vae(reference.model, "model") : open(reference.model, "model");
-  if (reference.component == "refiner" && model.kind != "sdxl-refiner") {
-    throw_invalid("model", reference.model + " is an " + model.kind + " model, not a refiner");
-  }
   info.path = model.path;
   info.layout = std::string(to_string(model.layout));
   info.kind = model.kind;
-  if (!vae_only) {
-    unet(model);
-    text_encoders(model);
+  for (const auto& e : cache_.entries()) {
+    if (e.model == model.path) info.bytes += e.bytes;
   }
-  vae(model);
-  cached_bytes(model.path);
   return info;
 }
 
 bool TorchModelManager::unload(const ModelReference& reference) {
-  std::string path;
-  if (reference.component == "lora") {
-    path = loras_.resolve(reference.model, "model");
-  } else if (reference.component == "controlnet") {
-    path = open_controlnet(reference.model, "model").path;
-  } else {
-    path = (reference.component == "vae" ? open_vae(reference.model, "model") : open(reference.model, "model")).path;
-  }
-  return cache_.erase_model(path) > 0;
+  return cache_.erase_model(handle_of(reference).path) > 0;
 }
 
 std::vector<LoadedModel> TorchModelManager::loaded() const {

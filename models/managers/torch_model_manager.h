@@ -26,7 +26,7 @@ struct ModelHandle {
   std::string reference;
   std::string path;  // canonical
   ModelLayout layout = ModelLayout::kDiffusersFolder;
-  std::string kind;  // sdxl-base, sdxl-refiner, sdxl-inpaint, vae, controlnet
+  std::string kind;  // sdxl-base, sdxl-refiner, sdxl-inpaint, vae, controlnet, lora
   bool force_zeros_for_empty_prompt = true;
   std::string config_from;  // single file: the diffusers folder whose configs win ("" = inferred)
 };
@@ -68,6 +68,8 @@ class TorchModelManager : public ModelManager {
   const ModelCache& cache() const { return cache_; }
 
  private:
+  // The model a load/unload request names, by component (base, refiner, vae, lora, controlnet).
+  ModelHandle handle_of(const ModelReference& reference) const;
   ComponentSource source(const ModelHandle& model, const std::string& component) const;
   std::string key(const ModelHandle& model, const std::string& component) const;
 
