@@ -397,7 +397,6 @@ ConvertedComponent load_single_file_controlnet(const SafetensorsFile& file, cons
           : "";
   ConvertedComponent net{"controlnet", {}, {}, {}};
   std::vector<std::string> unet_keys, unmapped;
-  std::map<int, std::string> hint;  // input_hint_block conv index -> key suffix (".weight"/".bias")
   for (const auto& name : names) {
     if (diffusers) {
       net.tensors.emplace_back(name, file.tensor(name));
@@ -409,16 +408,17 @@ ConvertedComponent load_single_file_controlnet(const SafetensorsFile& file, cons
   }
   if (!diffusers) {
     if (unet_keys.empty()) fail(path, "has no ControlNet tensors (control_model.* or controlnet_cond_embedding.*)");
-    std::set<int> hint_convs;
     static const std::regex kHint(R"(^input_hint_block\.(\d+)\.(weight|bias)$)");
     static const std::regex kZero(R"(^zero_convs\.(\d+)\.0\.(weight|bias)$)");
-    for (const auto& key : unet_keys) {
-      std::smatch m;
-      if (std::regex_match(key, m, kHint)) hint_convs.insert(std::stoi(m[1]));
-    }
+    // First the hint convs' indices and the UNet encoder's own keys (which set the layout).
+    std::set<int> hint_convs;
     std::vector<std::string> encoder_keys;
     for (const auto& key : unet_keys) {
-      if (!starts_with(key, "input_hint_block.") && !starts_with(key, "zero_convs.") && !starts_with(key, "middle_block_out.")) {
+      std::smatch m;
+      if (std::regex_match(key, m, kHint)) {
+        hint_convs.insert(std::stoi(m[1]));
+      } else if (!starts_with(key, "input_hint_block.") && !starts_with(key, "zero_convs.") &&
+                 !starts_with(key, "middle_block_out.")) {
         encoder_keys.push_back(key);
       }
     }
