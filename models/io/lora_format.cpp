@@ -9,6 +9,7 @@
 
 #include "models/io/safetensors_file.h"
 #include "utilities/error.h"
+#include "utilities/strings.h"
 
 namespace workers {
 namespace {
@@ -30,11 +31,6 @@ const std::vector<std::pair<std::string, std::string>> kParts = {
     {".dora_scale", "dora_scale"}, {".lora_magnitude_vector.weight", "dora_scale"},
     {".lora_magnitude_vector", "dora_scale"},
 };
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
 
 // Module name and part of one key; nullopt: not a part this reader knows.
 std::optional<std::pair<std::string, std::string>> split_key(const std::string& key) {
@@ -68,6 +64,11 @@ at::Tensor part(const LoraModule& m, const std::string& name, c10::Device device
 
 bool has(const LoraModule& m, const std::string& name) { return m.parts.count(name) > 0; }
 
+// The module's own scale: alpha / rank, or 1 when the file has no alpha.
+double alpha_scale(const LoraModule& m, std::int64_t rank) {
+  return m.alpha ? *m.alpha / static_cast<double>(rank) : 1.0;
+}
+
 std::string shape_text(c10::IntArrayRef shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -91,8 +92,7 @@ at::Tensor lora(const LoraModule& m, c10::Device device) {
   const auto down = part(m, "lora_down.weight", device);
   const auto up = part(m, "lora_up.weight", device);
   const auto mid = has(m, "lora_mid.weight") ? part(m, "lora_mid.weight", device) : at::Tensor();
-  const double scale = m.alpha ? *m.alpha / static_cast<double>(down.size(0)) : 1.0;
-  return low_rank(up, down, mid) * scale;
+  return low_rank(up, down, mid) * alpha_scale(m, down.size(0));
 }
 
 // One Hadamard factor: a·b, or LyCORIS' tucker form einsum("i j k l, j r, i p -> p r k l").
@@ -104,9 +104,7 @@ at::Tensor hada_factor(const LoraModule& m, const std::string& n, c10::Device de
 }
 
 at::Tensor loha(const LoraModule& m, c10::Device device) {
-  const double rank = static_cast<double>(m.parts.at("hada_w1_b").size(0));
-  const double scale = m.alpha ? *m.alpha / rank : 1.0;
-  return hada_factor(m, "1", device) * hada_factor(m, "2", device) * scale;
+  return hada_factor(m, "1", device) * hada_factor(m, "2", device) * alpha_scale(m, m.parts.at("hada_w1_b").size(0));
 }
 
 at::Tensor lokr(const LoraModule& m, c10::IntArrayRef shape, c10::Device device) {
@@ -131,12 +129,8 @@ at::Tensor lokr(const LoraModule& m, c10::IntArrayRef shape, c10::Device device)
     delta = torch::kron(w1, w2.flatten(1));
   }
   // alpha/dim applies only when a factor is itself factorised (LyCORIS: full matrices mean scale 1).
-  double scale = 1.0;
-  if (m.alpha && (has(m, "lokr_w1_b") || has(m, "lokr_w2_b"))) {
-    const auto dim = has(m, "lokr_w2_b") ? m.parts.at("lokr_w2_b").size(0) : m.parts.at("lokr_w1_b").size(0);
-    scale = *m.alpha / static_cast<double>(dim);
-  }
-  return delta * scale;
+  if (!has(m, "lokr_w1_b") && !has(m, "lokr_w2_b")) return delta;
+  return delta * alpha_scale(m, (has(m, "lokr_w2_b") ? m.parts.at("lokr_w2_b") : m.parts.at("lokr_w1_b")).size(0));
 }
 
 }  // namespace
@@ -217,7 +211,7 @@ void add_lora_delta(at::Tensor& target, const LoraModule& module, double weight,
   }
   const auto down = part(module, "lora_down.weight", target.device()).flatten(1);
   const auto up = part(module, "lora_up.weight", target.device()).flatten(1);
-  const double scale = module.alpha ? *module.alpha / static_cast<double>(down.size(0)) : 1.0;
+  const double scale = alpha_scale(module, down.size(0));
   auto matrix = target.view({target.size(0), -1});
   if (up.size(0) != matrix.size(0) || down.size(1) != matrix.size(1) || up.size(1) != down.size(0)) {
     shape_mismatch(module, target.sizes(), torch::empty({up.size(0), down.size(1)}), field);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "models/io/sgm_key_map.h"
+#include "utilities/strings.h"
 
 namespace workers {
 namespace {
@@ -11,9 +12,7 @@ const std::string kWeight = ".weight";
 
 std::string module_path(const std::string& weight) { return weight.substr(0, weight.size() - kWeight.size()); }
 
-bool is_weight(const std::string& name) {
-  return name.size() > kWeight.size() && name.compare(name.size() - kWeight.size(), kWeight.size(), kWeight) == 0;
-}
+bool is_weight(const std::string& name) { return name.size() > kWeight.size() && ends_with(name, kWeight); }
 
 std::string underscored(std::string path) {
   std::replace(path.begin(), path.end(), '.', '_');

@@ -10,6 +10,7 @@
 
 #include "models/io/sgm_key_map.h"
 #include "utilities/error.h"
+#include "utilities/strings.h"
 
 namespace workers {
 namespace {
@@ -20,8 +21,6 @@ const std::string kVaePrefix = "first_stage_model.";
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw Error(ErrorCode::kModelLoadError, path + ": " + problem);
 }
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 using TensorList = std::vector<std::pair<std::string, at::Tensor>>;
 
