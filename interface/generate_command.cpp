@@ -19,9 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string absolute_parent(const std::string& path) {
-  return fs::absolute(fs::path(path)).lexically_normal().parent_path().string();
-}
+std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
+
+std::string absolute_parent(const std::string& path) { return fs::path(absolute(path)).parent_path().string(); }
 
 void add_root(std::vector<std::string>& roots, const std::string& root) {
   if (std::find(roots.begin(), roots.end(), root) == roots.end()) roots.push_back(root);
@@ -81,8 +81,6 @@ int model_default_size(const std::string& model) {
     return 1024;
   }
 }
-
-std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
 
 // --lora FILE[:W], repeatable: each file's folder becomes a LoRA root.
 nlohmann::json lora_flags(const CliOptions& o, WorkersConfig& config) {
@@ -184,7 +182,7 @@ nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
   int width = 0, height = 0;
   for (const char* image_flag : {"init-image", "mask"}) {
     if (!o.values.count(image_flag)) continue;
-    const std::string path = fs::absolute(o.value(image_flag)).lexically_normal().string();
+    const std::string path = absolute(o.value(image_flag));
     add_root(config.conditioning.image_roots, absolute_parent(path));
     r[std::string(image_flag) == "mask" ? "mask_image" : "init_image"] = path;
     if (std::string(image_flag) == "init-image") {

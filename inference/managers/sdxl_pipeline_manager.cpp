@@ -95,6 +95,7 @@ std::string control_preprocessor(const ControlNetSpec& spec, const std::string& 
 struct PreparedControls {
   std::vector<ControlUnit> units;
   std::vector<std::string> models;          // as resolved, for the metadata
+  std::vector<std::string> preprocessors;   // as chosen, for the metadata
   std::vector<std::shared_ptr<void>> held;  // the cache's pointers, held for the job
 };
 
@@ -128,6 +129,7 @@ PreparedControls prepare_controls(const GenerationRequest& request, TorchModelMa
     }
     out.units.push_back({*net, control_tensor(map), spec.scale, spec.start, spec.end});
     out.models.push_back(handle.reference);
+    out.preprocessors.push_back(preprocess);
   }
   return out;
 }
@@ -279,7 +281,7 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
         const auto& spec = request.controlnets[i];
         m["controlnets"].push_back({{"model", controls.models[i]},
                                     {"type", spec.type},
-                                    {"preprocess", control_preprocessor(spec, "controlnets")},
+                                    {"preprocess", controls.preprocessors[i]},
                                     {"scale", spec.scale},
                                     {"start", spec.start},
                                     {"end", spec.end}});
