@@ -21,6 +21,15 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
+// The text of a PNG's one text chunk, which must be A1111's "parameters".
+std::string parameters_chunk(const std::string& png) {
+  const auto chunks = png_text_chunks(png);
+  EXPECT_EQ(chunks.size(), 1u);
+  if (chunks.size() != 1) return "";
+  EXPECT_EQ(chunks[0].first, "parameters");
+  return chunks[0].second;
+}
+
 Image solid(int w, int h, std::uint8_t v) { return Image{w, h, 3, std::vector<std::uint8_t>(w * h * 3, v)}; }
 
 struct TempRoot {
@@ -50,10 +59,7 @@ TEST(AssetWriter, WritesABatchWithParametersThumbnailsAndMetadata) {
     EXPECT_EQ(a["metadata"]["batch_index"], i);
     EXPECT_EQ(a["metadata"]["width"], 64);
     EXPECT_EQ(a["thumbnail"]["format"], "webp");
-    const auto chunks = png_text_chunks(bytes);
-    ASSERT_EQ(chunks.size(), 1u);
-    EXPECT_EQ(chunks[0].first, "parameters");
-    EXPECT_EQ(chunks[0].second,
+    EXPECT_EQ(parameters_chunk(bytes),
               "a cat, (fluffy:1.2)\nNegative prompt: blurry\nSteps: 4, Sampler: Euler a, CFG scale: 5, Seed: 42, "
               "Size: 64x48, Model: tiny");
   }
@@ -70,9 +76,7 @@ TEST(AssetWriter, ParametersCarryLorasInThePromptAndControlNetUnitsAsA1111Writes
   AssetOptions options;
   options.name = "adapters";
   const auto assets = writer.write({solid(8, 8, 1)}, meta, options);
-  const auto chunks = png_text_chunks(slurp(assets[0]["path"].get<std::string>()));
-  ASSERT_EQ(chunks.size(), 1u);
-  EXPECT_EQ(chunks[0].second,
+  EXPECT_EQ(parameters_chunk(slurp(assets[0]["path"].get<std::string>())),
             "a cabin <lora:film_grain:0.6> <lora:detail:1>\nSteps: 4, Seed: 1, Size: 8x8, ControlNet 0: \"Module: canny, "
             "Model: controlnet-canny-sdxl-1.0, Weight: 0.7, Guidance Start: 0, Guidance End: 0.8\"");
 }
