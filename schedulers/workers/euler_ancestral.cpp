@@ -1,5 +1,7 @@
 // EulerAncestralDiscreteScheduler (diffusers): Euler to sigma_down, then fresh noise at sigma_up
-// (one draw per step, in diffusers' order).
+// (one draw per step, in diffusers' order). Karras and exponential sigmas as the other k-diffusion
+// style schedulers compute them (A1111 runs k-diffusion's sample_euler_ancestral over any of its
+// schedule types; diffusers 0.30's class has no such option, so this is an extension).
 #include <cmath>
 
 #include "schedulers/workers/sigma_base.h"
@@ -9,17 +11,14 @@ namespace {
 
 class EulerAncestral : public SigmaBase {
  public:
-  explicit EulerAncestral(const SchedulerConfig& c) : SigmaBase(c, {true, false, {}}) {
+  explicit EulerAncestral(const SchedulerConfig& c) : SigmaBase(c, {true, true, {}}) {
     if (prediction_type_ == "sample") c.fail("prediction_type", "Euler a supports epsilon and v_prediction");
-    if (use_karras_) c.fail("use_karras_sigmas", "is not an option of EulerAncestralDiscreteScheduler");
   }
   std::string class_name() const override { return "EulerAncestralDiscreteScheduler"; }
 
   void set_timesteps(std::int64_t steps) override {
-    schedule::check_steps(steps, train_.steps);
-    auto timesteps = spaced_timesteps(steps);
-    auto sigmas = interpolated(timesteps);
-    sigmas.push_back(0.0);
+    std::vector<double> timesteps, sigmas;
+    base_schedule(steps, timesteps, sigmas);
     store(timesteps, sigmas);
   }
 

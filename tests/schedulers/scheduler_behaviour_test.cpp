@@ -182,5 +182,27 @@ TEST(SchedulerBehaviour, ExponentialSigmasAreLogUniform) {
   EXPECT_THROW(SchedulerFactory().create("EulerDiscreteScheduler", config), Error);
 }
 
+TEST(SchedulerBehaviour, EulerAncestralRunsOverKarrasAndExponentialSigmasAsEulerDoes) {
+  c10::InferenceMode inference;
+  for (const char* ramp : {"Karras", "Exponential"}) {
+    auto ancestral = SchedulerFactory().create_named(std::string("Euler a ") + ramp, kSdxl);
+    auto euler = SchedulerFactory().create_named(std::string("Euler ") + ramp, kSdxl);
+    auto plain = SchedulerFactory().create_named("Euler a", kSdxl);
+    ancestral->set_timesteps(9);
+    euler->set_timesteps(9);
+    plain->set_timesteps(9);
+    EXPECT_TRUE(torch::equal(ancestral->sigmas(), euler->sigmas())) << ramp;
+    EXPECT_TRUE(torch::equal(ancestral->timesteps(), euler->timesteps())) << ramp;
+    EXPECT_FALSE(torch::equal(ancestral->sigmas(), plain->sigmas())) << ramp;
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
+    auto x = torch::ones({1, 4, 2, 2}) * ancestral->init_noise_sigma();
+    for (std::int64_t i = 0; i < ancestral->timesteps().size(0); ++i) {
+      const double t = ancestral->timesteps()[i].item<double>();
+      x = ancestral->step(0.1 * ancestral->scale_model_input(x, t), t, x, &generator).prev_sample;
+    }
+    EXPECT_TRUE(torch::isfinite(x).all().item<bool>()) << ramp;
+  }
+}
+
 }  // namespace
 }  // namespace workers
