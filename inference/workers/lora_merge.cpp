@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "models/io/lora_delta.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -17,11 +18,13 @@ class Parameters {
     auto listed = lists_.find(where.first);
     if (listed == lists_.end()) {
       auto it = modules_.find(where.first);
-      if (it == modules_.end() || !it->second) throw Error(ErrorCode::kInternalError, "no " + where.first + " to adapt");
+      if (it == modules_.end() || !it->second)
+        throw Error(ErrorCode::kInternalError, "no " + where.first + " to adapt");
       listed = lists_.emplace(where.first, it->second->named_parameters(/*recurse=*/true)).first;
     }
     auto* found = listed->second.find(where.second);
-    if (!found) throw Error(ErrorCode::kInternalError, where.first + " has no parameter " + where.second);
+    if (!found)
+      throw Error(ErrorCode::kInternalError, where.first + " has no parameter " + where.second);
     return *found;
   }
 
@@ -43,14 +46,13 @@ LoraTargetIndex lora_target_index(const AdaptableModules& modules) {
   LoraTargetIndex index;
   for (const auto& [component, module] : modules) {
     if (!module) continue;
-    std::vector<std::string> weights;
-    for (const auto& item : module->named_parameters(/*recurse=*/true)) {
-      if (item.value().dim() >= 2) weights.push_back(item.key());
-    }
+    std::vector<std::string> parameters;
+    for (const auto& item : module->named_parameters(/*recurse=*/true))
+      parameters.push_back(item.key());
     if (component == "unet") {
-      index.add_unet(weights);
+      index.add_unet(parameters);
     } else {
-      index.add_text_encoder(component, weights);
+      index.add_text_encoder(component, parameters);
     }
   }
   return index;
@@ -65,7 +67,8 @@ LoraPlan plan_lora_stack(const std::vector<WeightedAdapter>& stack, const LoraTa
     std::size_t matched = 0;
     for (const auto& module : item.adapter->modules) {
       const auto* target = index.find(module.name);
-      if (!target) {
+      if (!target ||
+          (module.bias && target->bias.empty())) {  // a bias difference for a module without bias
         unmatched.insert(unmatched.end(), module.keys.begin(), module.keys.end());
         continue;
       }
@@ -74,21 +77,27 @@ LoraPlan plan_lora_stack(const std::vector<WeightedAdapter>& stack, const LoraTa
         throw_invalid(item.field, item.name + ": module " + module.name + " has no " + missing +
                                       " (an incomplete adapter file)");
       }
-      auto [it, inserted] = position.emplace(std::make_pair(target->component, target->parameter), plan.patches.size());
-      if (inserted) plan.patches.push_back({*target, {}});
+      LoraTarget where = *target;
+      if (module.bias) where.parameter = target->bias;
+      auto [it, inserted] =
+          position.emplace(std::make_pair(where.component, where.parameter), plan.patches.size());
+      if (inserted) plan.patches.push_back({where, {}});
       plan.patches[it->second].terms.push_back({&module, item.weight, item.field});
     }
     if (matched == 0) {
       const auto& modules = item.adapter->modules;
-      throw_invalid(item.field, item.name + ": none of its " + std::to_string(modules.size()) +
-                                    " modules is a weight of this model's UNet or text encoders (first: " +
-                                    (modules.empty() ? std::string("none") : modules.front().name) +
-                                    "); is it an adapter for another model family?");
+      throw_invalid(item.field,
+                    item.name + ": none of its " + std::to_string(modules.size()) +
+                        " modules is a weight of this model's UNet or text encoders (first: " +
+                        (modules.empty() ? std::string("none") : modules.front().name) +
+                        "); is it an adapter for another model family?");
     }
     if (!unmatched.empty()) {
       std::string listed;
-      for (std::size_t i = 0; i < unmatched.size() && i < kListedKeys; ++i) listed += (i ? ", " : "") + unmatched[i];
-      plan.warnings.push_back(item.field + " (" + item.name + "): " + std::to_string(unmatched.size()) +
+      for (std::size_t i = 0; i < unmatched.size() && i < kListedKeys; ++i)
+        listed += (i ? ", " : "") + unmatched[i];
+      plan.warnings.push_back(item.field + " (" + item.name +
+                              "): " + std::to_string(unmatched.size()) +
                               " keys match no weight of this model and were ignored: " + listed +
                               (unmatched.size() > kListedKeys ? ", …" : ""));
     }
@@ -121,7 +130,8 @@ void MergedWeights::merge(const LoraPlan& plan, const AdaptableModules& modules)
       patched.insert(key);
       // In place in float32; other dtypes accumulate in float32 and are cast back once.
       at::Tensor target = weight.scalar_type() == torch::kFloat ? weight : weight.to(torch::kFloat);
-      for (const auto& term : patch.terms) add_lora_delta(target, *term.module, term.weight, term.field);
+      for (const auto& term : patch.terms)
+        add_lora_delta(target, *term.module, term.weight, term.field);
       if (!target.is_same(weight)) weight.copy_(target);
     }
   } catch (...) {

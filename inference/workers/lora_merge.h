@@ -1,15 +1,17 @@
 // Merging LoRA stacks into model weights, and taking them out again exactly. A plan matches every
-// adapter's modules to the model's weights (unknown keys become a warning, an adapter matching
-// nothing an error); MergedWeights applies W' = W + Σ weightᵢ · ΔWᵢ (in float32, cast back to
-// the weight's dtype) and keeps each original tensor, so restoring is bitwise.
+// adapter's modules to the model's weights and biases (unknown keys become a warning, an adapter
+// matching nothing an error); MergedWeights applies each term in stack order,
+// W ← W + weightᵢ · (Fᵢ(W) − W) (= W + weightᵢ · ΔWᵢ for the additive kinds; OFT, BOFT, GLoRA and
+// DoRA read the running W, see lora_delta.h), in float32, cast back to the weight's dtype once,
+// and keeps each original tensor, so restoring is bitwise.
 #pragma once
+
+#include <torch/torch.h>
 
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "models/io/lora_format.h"
 #include "models/io/lora_targets.h"
@@ -28,7 +30,8 @@ struct WeightedAdapter {
 // The adaptable parts of a model by component name: unet, text_encoder, text_encoder_2.
 using AdaptableModules = std::map<std::string, torch::nn::Module*>;
 
-// Every UNet / text-encoder matrix and conv weight of `modules`, under each adapter spelling.
+// Every UNet / text-encoder weight of `modules` (with its module's bias), under each adapter
+// spelling.
 LoraTargetIndex lora_target_index(const AdaptableModules& modules);
 
 struct LoraTerm {
@@ -45,7 +48,8 @@ struct LoraPatch {
 struct LoraPlan {
   std::vector<std::shared_ptr<const LoraAdapter>> adapters;  // keeps the terms' modules alive
   std::vector<LoraPatch> patches;
-  std::vector<std::string> warnings;  // per adapter: keys that matched nothing (the first few, and the count)
+  std::vector<std::string>
+      warnings;  // per adapter: keys that matched nothing (the first few, and the count)
 };
 
 // Throws Error(INVALID_REQUEST, adapter field) for an adapter none of whose modules is a weight

@@ -1,10 +1,17 @@
-// LoRA adapter files: every common naming read into one form, and the weight delta each module
-// adds. Formats: sd-scripts/kohya (`lora_unet_<SGM or diffusers path>`, `lora_te1_`, `lora_te2_`
-// with `.lora_down/.lora_up/.alpha`, LoCon `.lora_mid`), diffusers/peft (`unet.<path>.lora_A/B`,
-// `text_encoder(_2).`), old diffusers attention processors (`…processor.to_q_lora.down`,
-// `….lora.down`), LyCORIS LoHa (`hada_w1_a/b`, `hada_w2_a/b`, tucker `hada_t1/t2`) and LoKr
-// (`lokr_w1`, `lokr_w2` or their `_a/_b` factors, tucker `lokr_t2`).
+// LoRA adapter files: every common naming read into one form. Formats: sd-scripts/kohya
+// (`lora_unet_<SGM or diffusers path>`, `lora_te_`, `lora_te1_`, `lora_te2_` with
+// `.lora_down/.lora_up/.alpha`, LoCon `.lora_mid`), diffusers/peft (`unet.<path>.lora_A/B`, with or
+// without `.weight`, adapter-named `lora_A.default.weight`, `text_encoder(_2).`), old diffusers
+// attention processors (`…processor.to_q_lora.down`, `….lora.down`), ComfyUI/SimpleTuner
+// (`diffusion_model.<SGM path>`, `lycoris_<path>`, `text_encoders.clip_l/clip_g.transformer.`), and
+// the LyCORIS module types: LoHa (`hada_w1_a/b`, `hada_w2_a/b`, tucker `hada_t1/t2`), LoKr
+// (`lokr_w1`, `lokr_w2` or their `_a/_b` factors, tucker `lokr_t2`), GLoRA (`a1/a2/b1/b2.weight`),
+// OFT and BOFT (`oft_blocks`, `rescale`), full differences (`.diff`, `.w_norm`; `.diff_b`,
+// `.b_norm` for the bias), and DoRA's magnitude (`dora_scale`, peft's `lora_magnitude_vector`) on
+// any of LoRA/LoHa/LoKr/GLoRA. The maths of each kind is in lora_delta.h.
 #pragma once
+
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <map>
@@ -12,22 +19,26 @@
 #include <string>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
-#include <c10/util/ArrayRef.h>
-
 namespace workers {
 
-enum class LoraKind { kLora, kLoha, kLokr };
+enum class LoraKind { kLora, kLoha, kLokr, kGlora, kOft, kBoft, kDiff };
+
+// "LoRA", "LoHa", ... for messages.
+const char* lora_kind_name(LoraKind kind);
 
 // One adapted module: its name as the file spells it (after normalising the old diffusers forms,
 // e.g. "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q" or "unet.down_blocks.1.….to_q")
-// and its tensors by part name ("lora_down.weight", "hada_w1_a", "lokr_w2", ...).
+// and its tensors by part name ("lora_down.weight", "hada_w1_a", "lokr_w2", "oft_blocks", "diff",
+// "dora_scale", ...).
 struct LoraModule {
   std::string name;
   LoraKind kind = LoraKind::kLora;
   std::map<std::string, at::Tensor> parts;
   std::optional<double> alpha;
   std::vector<std::string> keys;  // the file's keys of this module (for messages)
+  // Changes the module's bias rather than its weight (`.diff_b` / `.b_norm`, read as a kDiff
+  // module of its own with the part "diff").
+  bool bias = false;
 };
 
 struct LoraAdapter {
@@ -38,22 +49,12 @@ struct LoraAdapter {
 };
 
 // Groups a file's tensors (owned copies, in the file's dtype) into modules. Throws
-// Error(INVALID_REQUEST, field) for an adapter this engine cannot apply faithfully (DoRA's
-// `dora_scale` / `lora_magnitude_vector`).
+// Error(INVALID_REQUEST, field) for an alpha that is not one finite number, a module mixing the
+// parts of two kinds (e.g. LoRA and LoHa), and DoRA's magnitude on a kind that has no defined
+// decomposition (OFT, BOFT, full differences).
 LoraAdapter read_lora_file(const std::string& path, const std::string& field);
 
 // The part a module of its kind needs and lacks (e.g. "lora_up.weight"); "" when complete.
 std::string missing_part(const LoraModule& module);
-
-// The module's ΔW as float32, shaped like the target weight `shape`, with its own alpha/rank
-// scale applied (not the user's weight): LoRA up·down (through lora_mid when present), LoHa
-// (w1a·w1b) ⊙ (w2a·w2b), LoKr kron(w1, w2). Computed on `device`. Throws Error(INVALID_REQUEST,
-// field) when the module's shapes cannot make a ΔW of `shape` (a LoRA for another model).
-at::Tensor lora_delta(const LoraModule& module, c10::IntArrayRef shape, c10::Device device, const std::string& field);
-
-// target += weight · ΔW in place, for a float32 `target` shaped like the weight. A plain LoRA
-// (no mid) goes through one addmm_ (no ΔW-sized temporary); the others add lora_delta. Same
-// errors as lora_delta.
-void add_lora_delta(at::Tensor& target, const LoraModule& module, double weight, const std::string& field);
 
 }  // namespace workers

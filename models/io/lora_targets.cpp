@@ -1,6 +1,7 @@
 #include "models/io/lora_targets.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "models/io/sgm_key_map.h"
 #include "utilities/strings.h"
@@ -10,39 +11,59 @@ namespace {
 
 const std::string kWeight = ".weight";
 
-std::string module_path(const std::string& weight) { return weight.substr(0, weight.size() - kWeight.size()); }
+std::string module_path(const std::string& weight) {
+  return weight.substr(0, weight.size() - kWeight.size());
+}
 
-bool is_weight(const std::string& name) { return name.size() > kWeight.size() && ends_with(name, kWeight); }
+bool is_weight(const std::string& name) {
+  return name.size() > kWeight.size() && ends_with(name, kWeight);
+}
 
 std::string underscored(std::string path) {
   std::replace(path.begin(), path.end(), '.', '_');
   return path;
 }
 
+// The targets of a component's weights, each with its module's bias when the component has one.
+std::vector<LoraTarget> targets(const std::string& component,
+                                const std::vector<std::string>& parameters) {
+  const std::unordered_set<std::string> names(parameters.begin(), parameters.end());
+  std::vector<LoraTarget> out;
+  for (const auto& name : parameters) {
+    if (!is_weight(name)) continue;
+    const auto bias = module_path(name) + ".bias";
+    out.push_back({component, name, names.count(bias) ? bias : std::string()});
+  }
+  return out;
+}
+
 }  // namespace
 
-void LoraTargetIndex::add_unet(const std::vector<std::string>& weights) {
-  const UnetKeyMap sgm(unet_layout_of(weights));
-  for (const auto& weight : weights) {
-    if (!is_weight(weight)) continue;
-    const LoraTarget target{"unet", weight};
-    const auto path = module_path(weight);
+void LoraTargetIndex::add_unet(const std::vector<std::string>& parameters) {
+  const UnetKeyMap sgm(unet_layout_of(parameters));
+  for (const auto& target : targets("unet", parameters)) {
+    const auto path = module_path(target.parameter);
     add("lora_unet_" + underscored(path), target);
+    add("lycoris_" + underscored(path), target);
     add("unet." + path, target);
-    if (auto original = sgm.to_sgm(weight); original && is_weight(*original)) {
+    if (auto original = sgm.to_sgm(target.parameter); original && is_weight(*original)) {
       add("lora_unet_" + underscored(module_path(*original)), target);
+      add("diffusion_model." + module_path(*original), target);
     }
   }
 }
 
-void LoraTargetIndex::add_text_encoder(const std::string& component, const std::vector<std::string>& weights) {
-  const std::string kohya = component == "text_encoder" ? "lora_te1_" : "lora_te2_";
-  for (const auto& weight : weights) {
-    if (!is_weight(weight)) continue;
-    const LoraTarget target{component, weight};
-    const auto path = module_path(weight);
-    add(kohya + underscored(path), target);
+void LoraTargetIndex::add_text_encoder(const std::string& component,
+                                       const std::vector<std::string>& parameters) {
+  const bool first = component == "text_encoder";
+  const std::string comfy =
+      first ? "text_encoders.clip_l.transformer." : "text_encoders.clip_g.transformer.";
+  for (const auto& target : targets(component, parameters)) {
+    const auto path = module_path(target.parameter);
+    add((first ? "lora_te1_" : "lora_te2_") + underscored(path), target);
+    if (first) add("lora_te_" + underscored(path), target);
     add(component + "." + path, target);
+    add(comfy + path, target);
   }
 }
 

@@ -11,16 +11,24 @@ namespace workers {
 
 struct LoraTarget {
   std::string component;  // unet, text_encoder, text_encoder_2
-  std::string parameter;  // e.g. "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight"
+  std::string
+      parameter;     // e.g. "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight"
+  std::string bias;  // the same module's bias parameter ("….to_out.0.bias"); "" when it has none
 };
 
 class LoraTargetIndex {
  public:
-  // `weights`: the component's matrix/conv weight names (diffusers/transformers names).
-  // UNet spellings: lora_unet_<diffusers path>, lora_unet_<SGM path> (sd-scripts), unet.<path>.
-  void add_unet(const std::vector<std::string>& weights);
-  // text_encoder: lora_te1_<path>, text_encoder.<path>; text_encoder_2: lora_te2_…, text_encoder_2.….
-  void add_text_encoder(const std::string& component, const std::vector<std::string>& weights);
+  // `parameters`: the component's parameter names (diffusers/transformers names); every `.weight`
+  // becomes a target, its module's `.bias` (when listed) the target of bias differences.
+  // UNet spellings: lora_unet_<diffusers path>, lycoris_<diffusers path> (SimpleTuner),
+  // unet.<path>, lora_unet_<SGM path> (sd-scripts), diffusion_model.<SGM path> (ComfyUI), all paths
+  // without
+  // ".weight" and with "_" for "." where the prefix ends in "_".
+  void add_unet(const std::vector<std::string>& parameters);
+  // text_encoder: lora_te1_<path>, lora_te_<path>, text_encoder.<path>,
+  // text_encoders.clip_l.transformer.<path> (ComfyUI); text_encoder_2: lora_te2_…,
+  // text_encoder_2.…, text_encoders.clip_g.transformer.….
+  void add_text_encoder(const std::string& component, const std::vector<std::string>& parameters);
 
   // nullptr: the name means no weight of this model.
   const LoraTarget* find(const std::string& module_name) const;
