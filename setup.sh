@@ -16,6 +16,7 @@ packages=(
   libtorch-dev libopenblas0-pthread     # Debian's reference BLAS makes libtorch ~20x slower
   libboost-dev nlohmann-json3-dev libspdlog-dev libopencv-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-jsonschema                    # the schema tests (tests/communication/validate_schemas.py)
 )
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }

@@ -6,6 +6,7 @@ find_package(nlohmann_json 3.9 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(ICU 60 REQUIRED COMPONENTS uc i18n)  # Unicode classes for the CLIP tokenizer
 find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs)  # image files, resizing
+find_package(OpenSSL REQUIRED)               # sha256 of model files (A1111's Model hash, Lora hashes)
 find_package(Torch REQUIRED)                 # Debian 1.13 (CPU) or -DCMAKE_PREFIX_PATH=<libtorch 2.x>
 
 # libtorch sets the libstdc++ ABI (_GLIBCXX_USE_CXX11_ABI); every target exchanging std::string

@@ -5,7 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "postprocessing/comfyui_workflow.h"
 #include "postprocessing/image_codec.h"
+#include "postprocessing/infotext.h"
 #include "utilities/error.h"
 #include "utilities/path_roots.h"
 
@@ -15,14 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string extension(const std::string& format) { return format == "jpeg" ? "jpg" : format; }
-
-// Numbers as A1111 prints them: 5 not 5.0, 0.7 not 0.69999.
-std::string number(const nlohmann::json& v) {
-  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
-  std::ostringstream s;
-  s << v.get<double>();
-  return s.str();
-}
 
 void write_file(const fs::path& path, const std::string& bytes) {
   const fs::path temp = path.string() + ".part";
@@ -47,63 +41,6 @@ std::string sanitize_file_stem(const std::string& name) {
   }
   while (!out.empty() && out.front() == '.') out.front() = '_';
   return out.empty() ? "image" : out;
-}
-
-// A model or adapter reference as A1111 names it: the file or folder name without .safetensors.
-std::string short_name(const std::string& reference) {
-  auto name = fs::path(reference).lexically_normal();
-  if (name.filename().empty()) name = name.parent_path();
-  return name.extension() == ".safetensors" ? name.stem().string() : name.filename().string();
-}
-
-std::string a1111_parameters(const nlohmann::json& m) {
-  std::string text = m.value("prompt", "");
-  // A1111 reads LoRAs from the prompt (as users type them there), so they go back into it.
-  for (const auto& lora : m.value("loras", nlohmann::json::array())) {
-    text += " <lora:" + short_name(lora.value("name", "")) + ":" + number(lora.value("weight", nlohmann::json(1.0))) + ">";
-  }
-  const std::string negative = m.value("negative_prompt", "");
-  if (!negative.empty()) text += "\nNegative prompt: " + negative;
-  std::vector<std::pair<std::string, std::string>> fields;
-  auto add = [&](const char* label, const char* key) {
-    if (m.contains(key) && !m[key].is_null()) {
-      fields.emplace_back(label, m[key].is_string() ? m[key].get<std::string>() : number(m[key]));
-    }
-  };
-  add("Steps", "steps");
-  add("Sampler", "scheduler");
-  add("CFG scale", "guidance_scale");
-  add("Seed", "seed");
-  if (m.contains("width") && m.contains("height")) {
-    fields.emplace_back("Size", number(m["width"]) + "x" + number(m["height"]));
-  }
-  add("Model", "model");
-  add("Denoising strength", "strength");
-  add("CFG Rescale phi", "guidance_rescale");
-  add("Refiner", "refiner");
-  add("Refiner switch at", "denoising_end");
-  add("Clip skip", "clip_skip");
-  // sd-webui-controlnet's units, one field each.
-  const auto nets = m.value("controlnets", nlohmann::json::array());
-  for (std::size_t i = 0; i < nets.size(); ++i) {
-    const auto& n = nets[i];
-    const std::string preprocess = n.value("preprocess", "");
-    fields.emplace_back("ControlNet " + std::to_string(i),
-                        "Module: " + (preprocess.empty() ? std::string("none") : preprocess) +
-                            ", Model: " + short_name(n.value("model", "")) +
-                            ", Weight: " + number(n.value("scale", nlohmann::json(1.0))) +
-                            ", Guidance Start: " + number(n.value("start", nlohmann::json(0.0))) +
-                            ", Guidance End: " + number(n.value("end", nlohmann::json(1.0))));
-  }
-  add("Version", "version");
-  text += "\n";
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    std::string value = fields[i].second;
-    // A1111 quotes values holding its separators.
-    if (value.find_first_of(",:\"") != std::string::npos) value = nlohmann::json(value).dump();
-    text += (i ? ", " : "") + fields[i].first + ": " + value;
-  }
-  return text;
 }
 
 AssetWriter::AssetWriter(std::string output_root) : root_(std::move(output_root)) {}
@@ -132,8 +69,10 @@ nlohmann::json AssetWriter::write(const std::vector<Image>& images, const nlohma
     meta["height"] = image.height;
     meta["format"] = options.format;
     meta["batch_index"] = i;
-    TextChunks text;
-    if (options.format == "png") text.emplace_back("parameters", a1111_parameters(meta));
+    // PNG: A1111's parameters and ComfyUI's workflow chunks; JPEG/WEBP: parameters in EXIF.
+    TextChunks text{{"parameters", a1111_parameters(meta)}};
+    const auto workflow = options.format == "png" ? comfyui_prompt(meta) : std::nullopt;
+    if (workflow) text.emplace_back("prompt", workflow->dump(-1, ' ', /*ensure_ascii=*/true));
     const std::string bytes = encode_image(image, options.format, text);
     nlohmann::json asset = {{"type", "image"}, {"format", options.format}, {"width", image.width},
                             {"height", image.height}, {"bytes", bytes.size()}};

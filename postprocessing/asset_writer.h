@@ -1,5 +1,6 @@
 // AssetWriter: turns generated images into the response's `data.assets` entries: each image encoded
-// (PNG with A1111's `parameters` text chunk, JPEG or WEBP) and written under the output root, or
+// (PNG with A1111's `parameters` and ComfyUI's `prompt` text chunks, JPEG or WEBP with the
+// parameters in EXIF UserComment) and written under the output root, or
 // returned base64-encoded, with a 256 px WEBP thumbnail and its metadata.
 #pragma once
 
@@ -8,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "postprocessing/infotext.h"  // a1111_parameters
 #include "utilities/image.h"
 
 namespace workers {
@@ -36,9 +38,6 @@ class AssetWriter {
   std::string root_;
 };
 
-// A1111's infotext ("prompt\nNegative prompt: ...\nSteps: 30, Sampler: ..., Seed: ...") from
-// asset metadata, so images open in A1111's PNG Info and ComfyUI's loaders with their settings.
-std::string a1111_parameters(const nlohmann::json& metadata);
 // Letters, digits, '-', '_' and '.' kept, anything else '_', no leading '.', at most 100 bytes.
 std::string sanitize_file_stem(const std::string& name);
 

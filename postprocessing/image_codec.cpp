@@ -11,6 +11,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "postprocessing/exif.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -157,7 +158,7 @@ Image thumbnail(const Image& image, int max_side) {
   return from_mat(out);
 }
 
-std::string encode_image(const Image& image, const std::string& format, const TextChunks& png_text, int quality) {
+std::string encode_image(const Image& image, const std::string& format, const TextChunks& text, int quality) {
   cv::Mat bgr;
   if (image.channels == 3) cv::cvtColor(as_mat(image), bgr, cv::COLOR_RGB2BGR);
   else bgr = as_mat(image);
@@ -180,13 +181,22 @@ std::string encode_image(const Image& image, const std::string& format, const Te
     throw Error(ErrorCode::kInternalError, "OpenCV could not encode a " + format + " image");
   }
   std::string bytes(buffer.begin(), buffer.end());
-  if (format != "png" || png_text.empty()) return bytes;
+  if (format != "png") {
+    for (const auto& [key, value] : text) {
+      if (key != "parameters") continue;
+      const std::string exif = exif_user_comment_block(value);
+      return format == "jpeg" ? insert_jpeg_exif(bytes, exif)
+                              : insert_webp_exif(bytes, exif, image.width, image.height);
+    }
+    return bytes;
+  }
+  if (text.empty()) return bytes;
   std::string chunks;
-  for (const auto& [key, text] : png_text) {
-    if (is_ascii(text)) {
-      chunks += png_chunk("tEXt", key + '\0' + text);
+  for (const auto& [key, value] : text) {
+    if (is_ascii(value)) {
+      chunks += png_chunk("tEXt", key + '\0' + value);
     } else {  // iTXt: keyword, no compression, empty language tag and translated keyword, UTF-8
-      chunks += png_chunk("iTXt", key + '\0' + '\0' + '\0' + '\0' + '\0' + text);
+      chunks += png_chunk("iTXt", key + '\0' + '\0' + '\0' + '\0' + '\0' + value);
     }
   }
   constexpr std::size_t kAfterIhdr = 8 + 4 + 4 + 13 + 4;  // signature, then IHDR's length, type, data, CRC
@@ -213,6 +223,16 @@ TextChunks png_text_chunks(std::string_view png) {
     at += 12 + length;
   }
   return out;
+}
+
+std::optional<std::string> embedded_parameters(std::string_view file) {
+  if (sniff_format(file) && std::string_view(sniff_format(file)) == "png") {
+    for (auto& [key, value] : png_text_chunks(file)) {
+      if (key == "parameters") return std::move(value);
+    }
+    return std::nullopt;
+  }
+  return exif_user_comment(file);
 }
 
 std::string base64_encode(std::string_view bytes) {

@@ -52,7 +52,8 @@ TEST(SchemaSync, EverySchemaFileIsAnObjectWithIdAndDialect) {
                            "cancel_request", "shutdown", "response", "progress_event"}) {
     auto schema = load_schema(std::string(name) + ".schema.json");
     EXPECT_EQ(schema["$schema"], "https://json-schema.org/draft/2020-12/schema") << name;
-    EXPECT_EQ(schema["$id"], "sdxl-workers/" + std::string(name) + ".schema.json") << name;
+    EXPECT_EQ(schema["$id"], "https://sdxl-workers.invalid/schemas/" + std::string(name) + ".schema.json")
+        << name;
   }
 }
 

@@ -11,7 +11,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "e2e/serve_output_capture.h"
+
 namespace {
+
+using e2e::capture_serve_output;
 
 struct Run {
   int exit_code = -1;
@@ -24,6 +28,13 @@ std::string slurp(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 // Runs `sdxl-workers ARGS` with `input` on stdin (through a pipe when `piped`, else a file).
@@ -40,8 +51,8 @@ Run run(const std::string& args, const std::string& input, const std::string& en
   int status = std::system(command.c_str());
   Run r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::istringstream out(slurp(base + ".out"));
-  for (std::string line; std::getline(out, line);) r.lines.push_back(line);
+  r.lines = split_lines(slurp(base + ".out"));
+  if (args.rfind("serve", 0) == 0) capture_serve_output(r.lines);
   r.stderr_text = slurp(base + ".err");
   for (const char* ext : {".in", ".out", ".err"}) std::remove((base + ext).c_str());
   return r;
@@ -232,6 +243,7 @@ TEST(ProtocolE2E, SigtermDrainsAndExitsZero) {
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_NE(slurp(out).find("\"ready\""), std::string::npos);  // served before the signal
+  capture_serve_output(split_lines(slurp(out)));
   std::remove(out.c_str());
   std::remove(fifo.c_str());
 }
@@ -257,6 +269,55 @@ TEST(ProtocolE2E, ModelLoadAndUnloadRunInOrderInsideTheRoots) {
   EXPECT_EQ(by_id["l2"]["error"]["code"], "INVALID_REQUEST");
   EXPECT_EQ(by_id["u"]["data"]["unloaded"], true);   // queued after the load
   EXPECT_EQ(by_id["u2"]["data"]["unloaded"], false);  // nothing left
+}
+
+TEST(ProtocolE2E, StatusListsEveryCachedComponentAfterTheLoads) {
+  const std::string exe = SDXL_WORKERS_EXE;
+  const std::string fixtures = SDXL_FIXTURES_DIR;
+  const std::string out = testing::TempDir() + "/e2e_loaded_" + std::to_string(::getpid()) + ".out";
+  const std::string loads =
+      R"({"request_id":"base","message_type":"model_load_request","model":"tiny-sdxl"})"
+      "\n"
+      R"({"request_id":"lora","message_type":"model_load_request","model":"tiny_lora_kohya",)"
+      R"("component":"lora"})"
+      "\n"
+      R"({"request_id":"net","message_type":"model_load_request","model":"tiny-controlnet",)"
+      R"("component":"controlnet"})";
+  const std::string status = R"({"request_id":"s","message_type":"status_request"})";
+  const std::string env = "SDXL_WORKERS_MODEL_ROOTS='" + fixtures + "' SDXL_WORKERS_LORA_ROOTS='" +
+                          fixtures + "/loras' SDXL_WORKERS_CONTROLNET_ROOTS='" + fixtures + "'";
+  // Loads run in the job queue and a status request is answered at once, so the status request
+  // is written only once the last load has been answered.
+  const std::string command = "cd " + testing::TempDir() + " && (echo '" + loads +
+                              "'; for i in $(seq 1200); do grep -q '\"request_id\":\"net\"' '" +
+                              out + "' 2>/dev/null && break; sleep 0.1; done; echo '" + status +
+                              "') | " + env + " '" + exe + "' serve > '" + out + "' 2>/dev/null";
+  int exit_status = std::system(command.c_str());
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0);
+  const auto lines = split_lines(slurp(out));
+  std::remove(out.c_str());
+  capture_serve_output(lines);
+  std::map<std::string, nlohmann::json> by_id;
+  for (const auto& line : lines) by_id[parse(line)["request_id"]] = parse(line);
+  for (const char* id : {"base", "lora", "net"}) {
+    EXPECT_EQ(by_id[id]["success"], true) << by_id[id].dump();
+  }
+  ASSERT_EQ(by_id["s"]["success"], true) << by_id["s"].dump();
+  const auto& models = by_id["s"]["data"]["models"];
+  // A model suite is cached as its components; an adapter or a ControlNet is one entry.
+  std::map<std::string, std::string> kinds;  // component -> kind
+  std::uint64_t bytes = 0;
+  for (const auto& entry : models["loaded"]) {
+    kinds[entry["component"]] = entry["kind"];
+    bytes += entry["bytes"].get<std::uint64_t>();
+  }
+  const std::map<std::string, std::string> expected{{"unet", "sdxl-base"},
+                                                    {"text_encoders", "sdxl-base"},
+                                                    {"vae", "sdxl-base"},
+                                                    {"lora", "lora"},
+                                                    {"controlnet", "controlnet"}};
+  EXPECT_EQ(kinds, expected) << models.dump();
+  EXPECT_EQ(models["loaded_bytes"].get<std::uint64_t>(), bytes);
 }
 
 }  // namespace
