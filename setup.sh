@@ -14,7 +14,7 @@ jobs="$(nproc)"
 packages=(
   build-essential cmake ccache pkg-config
   libtorch-dev libopenblas0-pthread     # Debian's reference BLAS makes libtorch ~20x slower
-  libboost-dev nlohmann-json3-dev libspdlog-dev libopencv-dev libicu-dev
+  libboost-dev nlohmann-json3-dev libspdlog-dev libopencv-dev libicu-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-jsonschema                    # the schema tests (tests/communication/validate_schemas.py)
 )

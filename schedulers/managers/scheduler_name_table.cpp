@@ -55,16 +55,26 @@ const Entry kEntries[] = {
 };
 
 const char* kClasses[] = {
-    "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-    "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DPMSolverSDEScheduler",
-    "HeunDiscreteScheduler", "LMSDiscreteScheduler", "PNDMScheduler", "UniPCMultistepScheduler",
-    "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler", "DEISMultistepScheduler",
+    "DDIMScheduler",
+    "DDPMScheduler",
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "DPMSolverMultistepScheduler",
+    "DPMSolverSinglestepScheduler",
+    "DPMSolverSDEScheduler",
+    "HeunDiscreteScheduler",
+    "LMSDiscreteScheduler",
+    "PNDMScheduler",
+    "UniPCMultistepScheduler",
+    "KDPM2DiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "DEISMultistepScheduler",
 };
 
 // The k-diffusion style classes (SigmaBase): the ones that read use_exponential_sigmas.
 const char* kSigmaClasses[] = {
     "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler",
-    "LMSDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+    "LMSDiscreteScheduler",   "KDPM2DiscreteScheduler",          "KDPM2AncestralDiscreteScheduler",
     "DPMSolverSDEScheduler",
 };
 // The DDPM-style classes: no sigma ramps, "leading" spacing by default.
@@ -91,7 +101,8 @@ const ScheduleType kScheduleTypes[] = {
 
 template <std::size_t N>
 bool listed(const char* (&list)[N], const std::string& class_name) {
-  return std::any_of(std::begin(list), std::end(list), [&](const char* c) { return class_name == c; });
+  return std::any_of(std::begin(list), std::end(list),
+                     [&](const char* c) { return class_name == c; });
 }
 
 // Lower case with runs of whitespace collapsed, so "dpm++  2m karras" matches.
@@ -131,7 +142,8 @@ bool exact(const std::string& key, SchedulerChoice* choice) {
 bool with_schedule(const std::string& key, SchedulerChoice* choice) {
   for (const auto& type : kScheduleTypes) {
     const std::string suffix = " " + normalise(type.label);
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix)) {
+    if (key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix)) {
       continue;
     }
     SchedulerChoice base;
@@ -152,11 +164,13 @@ bool flag(const nlohmann::json& config, const char* key) {
 }
 
 std::string text(const nlohmann::json& config, const char* key, const std::string& fallback) {
-  return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : fallback;
+  return config.contains(key) && config[key].is_string() ? config[key].get<std::string>()
+                                                         : fallback;
 }
 
 int integer(const nlohmann::json& config, const char* key, int fallback) {
-  return config.contains(key) && config[key].is_number_integer() ? config[key].get<int>() : fallback;
+  return config.contains(key) && config[key].is_number_integer() ? config[key].get<int>()
+                                                                 : fallback;
 }
 
 struct SamplerName {
@@ -188,9 +202,10 @@ SchedulerChoice SchedulerNameTable::resolve(const std::string& name) const {
   if (exact(key, &choice) || with_schedule(key, &choice)) return choice;
   std::string list;
   for (const auto& n : names()) list += (list.empty() ? "" : ", ") + n;
-  throw_invalid("scheduler", "unknown scheduler \"" + name + "\"; valid names: " + list +
-                                 "; a sampler name may end with a schedule type (Karras, Exponential, "
-                                 "Uniform, SGM Uniform, DDIM) where the sampler computes it");
+  throw_invalid("scheduler",
+                "unknown scheduler \"" + name + "\"; valid names: " + list +
+                    "; a sampler name may end with a schedule type (Karras, Exponential, "
+                    "Uniform, SGM Uniform, DDIM) where the sampler computes it");
 }
 
 std::vector<std::string> SchedulerNameTable::names() const {
@@ -210,7 +225,8 @@ SamplerLabels sampler_labels(const std::string& class_name, const nlohmann::json
     const bool sde = algorithm.rfind("sde", 0) == 0;
     const bool plus = algorithm.find("++") != std::string::npos;
     out.a1111_sampler = std::string(plus ? "DPM++ " : "DPM ") +
-                        std::to_string(integer(config, "solver_order", 2)) + "M" + (sde ? " SDE" : "");
+                        std::to_string(integer(config, "solver_order", 2)) + "M" +
+                        (sde ? " SDE" : "");
     out.comfyui_sampler = sde ? "dpmpp_2m_sde" : "dpmpp_2m";
   } else if (class_name == "DPMSolverSinglestepScheduler") {
     out.a1111_sampler = "DPM++ " + std::to_string(integer(config, "solver_order", 2)) + "S";
@@ -230,8 +246,8 @@ SamplerLabels sampler_labels(const std::string& class_name, const nlohmann::json
   } else if (flag(config, "use_exponential_sigmas") && listed(kSigmaClasses, class_name)) {
     find("Exponential");
   } else {
-    const std::string spacing =
-        text(config, "timestep_spacing", listed(kAlphaClasses, class_name) ? "leading" : "linspace");
+    const std::string spacing = text(config, "timestep_spacing",
+                                     listed(kAlphaClasses, class_name) ? "leading" : "linspace");
     find(spacing == "trailing" ? "SGM Uniform" : spacing == "leading" ? "DDIM" : "Uniform");
   }
   out.a1111_schedule = type->label;

@@ -3,9 +3,8 @@
 // used to the names A1111 and ComfyUI write for it.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "schedulers/managers/scheduler_catalog.h"
 
@@ -23,10 +22,11 @@ class SchedulerNameTable : public SchedulerCatalog {
 // `scheduler`) call a scheduler. Samplers A1111 lacks keep this engine's A1111-style name;
 // ComfyUI's names are always valid choices, the nearest one where ComfyUI has no equivalent.
 struct SamplerLabels {
-  std::string a1111_sampler;      // "DPM++ 2M"
-  std::string a1111_schedule;     // "Karras", "Exponential", "Uniform", "SGM Uniform", "DDIM"
-  std::string comfyui_sampler;    // "dpmpp_2m"
-  std::string comfyui_scheduler;  // "karras", "exponential", "normal", "sgm_uniform", "ddim_uniform"
+  std::string a1111_sampler;    // "DPM++ 2M"
+  std::string a1111_schedule;   // "Karras", "Exponential", "Uniform", "SGM Uniform", "DDIM"
+  std::string comfyui_sampler;  // "dpmpp_2m"
+  std::string
+      comfyui_scheduler;  // "karras", "exponential", "normal", "sgm_uniform", "ddim_uniform"
 };
 
 // `config`: the run's effective scheduler config (the model's scheduler_config.json merged with
