@@ -1,6 +1,7 @@
 #include "inference/managers/sdxl_pipeline_manager.h"
 
 #include <chrono>
+#include <filesystem>
 #include <new>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -11,6 +12,7 @@
 #include "inference/workers/sdxl_pipeline.h"
 #include "postprocessing/image_codec.h"
 #include "schedulers/managers/scheduler_factory.h"
+#include "schedulers/managers/scheduler_name_table.h"
 #include "utilities/error.h"
 #include "utilities/path_roots.h"
 
@@ -26,9 +28,10 @@ nlohmann::json merged(nlohmann::json base, const nlohmann::json& over) {
 }
 
 // The model's scheduler_config.json < the named scheduler's settings < the request's options.
+// `labels`: what A1111 and ComfyUI call the scheduler that results.
 std::unique_ptr<Scheduler> make_scheduler(const SchedulerCatalog& catalog, const std::string& name,
                                           const nlohmann::json& model_config, const nlohmann::json& options,
-                                          std::string* label) {
+                                          std::string* label, SamplerLabels* labels) {
   SchedulerChoice choice;
   if (name.empty()) {
     choice.class_name = model_config.value("_class_name", "");
@@ -36,7 +39,16 @@ std::unique_ptr<Scheduler> make_scheduler(const SchedulerCatalog& catalog, const
     choice = catalog.resolve(name);
   }
   *label = name.empty() ? choice.class_name : name;
-  return SchedulerFactory().create(choice.class_name, merged(merged(model_config, choice.overrides), options));
+  const auto config = merged(merged(model_config, choice.overrides), options);
+  *labels = sampler_labels(choice.class_name, config);
+  return SchedulerFactory().create(choice.class_name, config);
+}
+
+// A1111's short hashes: sha256 of a single-file checkpoint or VAE (10 hex digits). A diffusers
+// folder has no file A1111 (or Civitai) would know it by, so it has none.
+std::string model_hash(FileHashCache& hashes, const ModelHandle& model) {
+  if (model.layout != ModelLayout::kSingleFile) return "";
+  return hashes.file_sha256(model.path).substr(0, 10);
 }
 
 Image read_input(const std::vector<std::string>& roots, const std::string& reference, const std::string& field,
@@ -157,6 +169,7 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     }
     const std::string scheduler_name = request.scheduler.empty() ? settings_.default_scheduler : request.scheduler;
     std::string scheduler_label;
+    SamplerLabels labels;
     // The cache's pointers are held for the whole job: that is how the cache knows these
     // components are in use and must not be evicted (the stages copy the module holders).
     std::vector<std::shared_ptr<void>> held;
@@ -168,7 +181,7 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     // the request's stack, a refiner with none.
     std::vector<LoraGate::Target> base_targets, other_targets;
     // Each expert gets the same scheduler name over its own scheduler config.
-    auto make_stage = [&](const ModelHandle& model, std::string* label) {
+    auto make_stage = [&](const ModelHandle& model, std::string* label, SamplerLabels* stage_labels) {
       SdxlStage stage;
       auto unet = hold(models_->unet(model));
       auto encoders = hold(models_->text_encoders(model));
@@ -179,16 +192,17 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
       targets.push_back({encoders, adaptable(stage, true), "", nullptr});
       stage.force_zeros_for_empty_prompt = model.force_zeros_for_empty_prompt;
       stage.scheduler = make_scheduler(*catalog_, scheduler_name, models_->scheduler_config(model),
-                                       request.scheduler_options, label);
+                                       request.scheduler_options, label, stage_labels);
       return stage;
     };
-    SdxlStage base = make_stage(base_model, &scheduler_label);
+    SdxlStage base = make_stage(base_model, &scheduler_label, &labels);
     SdxlStage refiner;
     std::optional<ModelHandle> refiner_model;
     if (!request.model.refiner.empty()) {
       refiner_model = models_->open(request.model.refiner, "model.refiner");
       std::string same_label;
-      refiner = make_stage(*refiner_model, &same_label);
+      SamplerLabels same_labels;
+      refiner = make_stage(*refiner_model, &same_label, &same_labels);
     }
     const ModelHandle vae_model = request.model.vae.empty() ? base_model : models_->open_vae(request.model.vae, "model.vae");
     auto vae = hold(models_->vae(vae_model));
@@ -254,26 +268,58 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     result.warnings = std::move(plan.warnings);
     result.warnings.insert(result.warnings.end(), output.warnings.begin(), output.warnings.end());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // Every image of the batch comes from the one generator seeded with `seed` (diffusers' order
+    // of draws): the seed is the batch's, and batch_size with each asset's batch_index says how to
+    // get an image again (A1111 seeds each image itself and writes seed + i; that is not true here).
     result.metadata = {{"seed", seed},
+                       {"batch_size", request.batch_size},
                        {"steps", request.steps},
                        {"guidance_scale", request.guidance_scale},
                        {"scheduler", scheduler_label},
+                       {"sampler", labels.a1111_sampler},
+                       {"schedule_type", labels.a1111_schedule},
+                       {"comfyui_sampler", labels.comfyui_sampler},
+                       {"comfyui_scheduler", labels.comfyui_scheduler},
                        {"pipeline", pipeline_name(request, base_model)},
                        {"model", base_model.reference},
+                       {"model_format", std::string(to_string(base_model.layout))},
                        {"prompt", request.prompt},
                        {"negative_prompt", request.negative_prompt}};
     auto& m = result.metadata;
+    if (base_model.layout == ModelLayout::kSingleFile) {
+      m["model_file"] = std::filesystem::path(base_model.path).filename().string();
+      m["model_hash"] = model_hash(hashes_, base_model);
+    }
     if (request.guidance_rescale > 0) m["guidance_rescale"] = request.guidance_rescale;
-    if (!request.init_image.empty()) m["strength"] = run.strength;
+    if (!request.init_image.empty()) {
+      m["strength"] = run.strength;
+      m["init_image"] = request.init_image;
+    }
     if (refiner_model) {
       m["refiner"] = refiner_model->reference;
       m["denoising_end"] = *run.denoising_end;
+      if (const auto hash = model_hash(hashes_, *refiner_model); !hash.empty()) m["refiner_hash"] = hash;
     }
-    if (!request.model.vae.empty()) m["vae"] = request.model.vae;
-    if (request.clip_skip) m["clip_skip"] = *request.clip_skip;
+    if (!request.model.vae.empty()) {
+      m["vae"] = request.model.vae;
+      if (vae_model.layout == ModelLayout::kSingleFile) {
+        m["vae_file"] = std::filesystem::path(vae_model.path).filename().string();
+        m["vae_hash"] = model_hash(hashes_, vae_model);
+      }
+    }
+    if (request.clip_skip) {
+      m["clip_skip"] = *request.clip_skip;
+      m["clip_skip_style"] = request.clip_skip_style;
+    }
     if (!stack.empty()) {
       m["loras"] = nlohmann::json::array();
-      for (const auto& item : stack) m["loras"].push_back({{"name", item.name}, {"weight", item.weight}});
+      for (const auto& item : stack) {
+        const std::string& path = item.adapter->path;
+        m["loras"].push_back({{"name", item.name},
+                              {"weight", item.weight},
+                              {"file", std::filesystem::path(path).filename().string()},
+                              {"hash", hashes_.lora_sha256(path).substr(0, 12)}});
+      }
     }
     if (!request.controlnets.empty()) {
       m["controlnets"] = nlohmann::json::array();

@@ -13,6 +13,7 @@
 #include "inference/managers/lora_gate.h"
 #include "inference/managers/pipeline_manager.h"
 #include "models/managers/torch_model_manager.h"
+#include "postprocessing/file_hashes.h"
 #include "schedulers/managers/scheduler_catalog.h"
 
 namespace workers {
@@ -36,6 +37,7 @@ class SdxlPipelineManager : public PipelineManager {
   std::shared_ptr<const SchedulerCatalog> catalog_;
   PipelineSettings settings_;
   LoraGate lora_gate_;  // which LoRA stack each cached base model has merged
+  FileHashCache hashes_;  // A1111's model, VAE and LoRA hashes for the metadata, once per file
 };
 
 }  // namespace workers

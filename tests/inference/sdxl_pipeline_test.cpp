@@ -179,6 +179,15 @@ TEST(SdxlPipelineManager, ProducesEightBitImagesAndMetadata) {
   EXPECT_EQ(result.metadata["strength"], 0.75);
   EXPECT_EQ(result.metadata["scheduler"], "Euler a");
   EXPECT_EQ(result.metadata["seed"], 9);
+  // What A1111 and ComfyUI call what ran (the fixture's config: leading spacing), and the batch.
+  EXPECT_EQ(result.metadata["sampler"], "Euler a");
+  EXPECT_EQ(result.metadata["schedule_type"], "DDIM");
+  EXPECT_EQ(result.metadata["comfyui_sampler"], "euler_ancestral");
+  EXPECT_EQ(result.metadata["comfyui_scheduler"], "ddim_uniform");
+  EXPECT_EQ(result.metadata["batch_size"], 2);
+  EXPECT_EQ(result.metadata["model_format"], "diffusers");
+  EXPECT_FALSE(result.metadata.contains("model_hash"));  // a folder has no A1111 hash
+  EXPECT_EQ(result.metadata["init_image"], "input.png");
   ASSERT_GE(updates.size(), 4u);
   EXPECT_EQ(updates.front().stage, "loading");
   EXPECT_EQ(updates.back().stage, "decoding");
@@ -254,7 +263,11 @@ TEST(SdxlPipelineManager, LoraStackChangesTheImageAndIsTakenOutForTheNextRequest
   const auto adapted = m.generate(r);
   EXPECT_NE(adapted.images[0].pixels, plain.images[0].pixels);
   EXPECT_TRUE(adapted.warnings.empty());
-  EXPECT_EQ(adapted.metadata["loras"], nlohmann::json::parse(R"([{"name": "tiny_lora_kohya", "weight": 0.8}])"));
+  // hash: A1111's LoRA hash (sha256 of the tensor data after the header, 12 hex digits), checked
+  // with Python's hashlib on the fixture.
+  EXPECT_EQ(adapted.metadata["loras"],
+            nlohmann::json::parse(R"([{"name": "tiny_lora_kohya", "weight": 0.8,
+                                       "file": "tiny_lora_kohya.safetensors", "hash": "630f6671895a"}])"));
   // The same adapter in peft naming at weight 1.6 under a global lora_scale of 0.5.
   r.loras = {LoraSpec{"tiny_lora_peft", 1.6, true}, LoraSpec{"tiny_lora_kohya", 3.0, false}};
   r.lora_scale = 0.5;
