@@ -9,8 +9,7 @@
 #include <functional>
 #include <limits>
 
-#include "inference/workers/lora_merge.h"
-#include "models/managers/torch_model_manager.h"
+#include "lora_fixture.h"
 #include "support/errors.h"
 #include "support/tensor_checks.h"
 
@@ -19,60 +18,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kToQ =
-    "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight";  // [32, 32]
-const std::string kToQKohya = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q";
+using namespace testing_support;
+
 const std::string kBlock = "down_blocks.1.attentions.0.transformer_blocks.0.";
 const std::string kBlockKohya = "lora_unet_input_blocks_4_1_transformer_blocks_0_";
-const std::string kConv = "down_blocks.1.resnets.0.conv1.weight";  // [32, 16, 3, 3]
-const std::string kConvKohya = "lora_unet_input_blocks_4_0_in_layers_2";
 const std::string kTeQ =
     "text_model.encoder.layers.0.self_attn.q_proj.weight";  // [16, 16] in both encoders
 
-class LoraFamiliesTest : public ::testing::Test {
+class LoraFamiliesTest : public TinyLoraModel {
  protected:
-  void SetUp() override {
-    root_ = fs::path(testing::TempDir()) / ("lora_families_" + std::to_string(::getpid()));
-    fs::create_directories(root_);
-    ModelConfig config;
-    config.model_roots = {SDXL_FIXTURES_DIR};
-    config.lora_roots = {root_.string()};
-    models_ = std::make_unique<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
-    const auto handle = models_->open("tiny-sdxl", "model");
-    unet_ = models_->unet(handle);
-    encoders_ = models_->text_encoders(handle);
-    modules_ = {{"unet", unet_->ptr().get()},
-                {"text_encoder", encoders_->text_encoder.ptr().get()},
-                {"text_encoder_2", encoders_->text_encoder_2.ptr().get()}};
-  }
-  void TearDown() override {
-    merged_.restore(modules_);
-    fs::remove_all(root_);
-  }
-
-  std::string write(const std::string& name, const NamedTensors& tensors) {
-    write_safetensors((root_ / (name + ".safetensors")).string(), tensors);
-    return name;
-  }
+  LoraFamiliesTest() : TinyLoraModel("lora_families") {}
 
   at::Tensor param(const std::string& name, const std::string& component = "unet") const {
     return modules_.at(component)->named_parameters()[name].detach().clone();
   }
-
-  // Restores, then merges one adapter at strength `w`; returns the plan (for its warnings).
-  LoraPlan merge(const std::string& name, double w) {
-    auto plan = plan_lora_stack({{models_->loras().adapter(name, "loras[0]"), w, "loras[0]", name}},
-                                lora_target_index(modules_));
-    merged_.merge(plan, modules_);
-    return plan;
-  }
-
-  fs::path root_;
-  std::unique_ptr<TorchModelManager> models_;
-  std::shared_ptr<UNet2DConditionModel> unet_;
-  std::shared_ptr<SdxlTextEncoders> encoders_;
-  AdaptableModules modules_;
-  MergedWeights merged_;
 };
 
 at::Tensor randn(std::vector<std::int64_t> shape) { return torch::randn(shape, torch::kFloat); }

@@ -9,9 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "inference/managers/lora_gate.h"
-#include "inference/workers/lora_merge.h"
-#include "models/io/safetensors_file.h"
-#include "models/managers/torch_model_manager.h"
+#include "lora_fixture.h"
 #include "support/errors.h"
 #include "support/tensor_checks.h"
 
@@ -19,47 +17,14 @@ namespace workers {
 namespace {
 
 namespace fs = std::filesystem;
-using testing_support::fixture;
+using namespace testing_support;
 
-// Names of the tiny UNet's weights used below (diffusers names) and their sd-scripts spellings.
-const std::string kToQ = "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight";  // [32, 32]
-const std::string kToQKohya = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q";
-const std::string kConv = "down_blocks.1.resnets.0.conv1.weight";  // [32, 16, 3, 3]
-const std::string kConvKohya = "lora_unet_input_blocks_4_0_in_layers_2";
-
-class LoraTest : public ::testing::Test {
+class LoraTest : public TinyLoraModel {
  protected:
-  void SetUp() override {
-    root_ = fs::path(testing::TempDir()) / ("loras_" + std::to_string(::getpid()));
-    fs::create_directories(root_);
-    ModelConfig config;
-    config.model_roots = {SDXL_FIXTURES_DIR};
-    config.lora_roots = {root_.string(), fixture("loras")};
-    models_ = std::make_unique<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
-    const auto handle = models_->open("tiny-sdxl", "model");
-    unet_ = models_->unet(handle);
-    encoders_ = models_->text_encoders(handle);
-    modules_ = {{"unet", unet_->ptr().get()},
-                {"text_encoder", encoders_->text_encoder.ptr().get()},
-                {"text_encoder_2", encoders_->text_encoder_2.ptr().get()}};
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  std::string write(const std::string& name, const NamedTensors& tensors) {
-    write_safetensors((root_ / (name + ".safetensors")).string(), tensors);
-    return name;
-  }
+  LoraTest() : TinyLoraModel("loras", {fixture("loras")}) {}
 
   at::Tensor weight(const std::string& name) const {
     return unet_->ptr()->named_parameters()[name].detach().clone();
-  }
-
-  // Merges one adapter at `w` and returns the plan (for its warnings).
-  LoraPlan merge(const std::string& name, double w) {
-    auto plan = plan_lora_stack({{models_->loras().adapter(name, "loras[0]"), w, "loras[0]", name}},
-                                lora_target_index(modules_));
-    merged_.merge(plan, modules_);
-    return plan;
   }
 
   // Every UNet and text-encoder tensor, copied.
@@ -71,13 +36,6 @@ class LoraTest : public ::testing::Test {
     }
     return out;
   }
-
-  fs::path root_;
-  std::unique_ptr<TorchModelManager> models_;
-  std::shared_ptr<UNet2DConditionModel> unet_;
-  std::shared_ptr<SdxlTextEncoders> encoders_;
-  AdaptableModules modules_;
-  MergedWeights merged_;
 };
 
 ErrorCode code_of(const std::function<void()>& f, std::string* message) {
