@@ -25,6 +25,8 @@ struct PipelineCase {
   nlohmann::json request;          // fields beyond the common ones
   std::vector<std::string> flags;  // the same run as CLI flags
   std::string name;                // request id and file name; empty: the key
+  PipelineCase(std::string k, nlohmann::json r, std::vector<std::string> f, std::string n = "")
+      : key(std::move(k)), request(std::move(r)), flags(std::move(f)), name(std::move(n)) {}
   std::string id() const { return name.empty() ? key : name; }
 };
 
