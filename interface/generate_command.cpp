@@ -19,7 +19,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
+// Absolute and normal, without a trailing separator ("models/tiny-sdxl/" names the folder).
+std::string absolute(const std::string& path) {
+  auto p = fs::absolute(path).lexically_normal();
+  if (p.filename().empty() && p.has_parent_path()) p = p.parent_path();
+  return p.string();
+}
 
 std::string absolute_parent(const std::string& path) { return fs::path(absolute(path)).parent_path().string(); }
 
@@ -27,11 +32,7 @@ void add_root(std::vector<std::string>& roots, const std::string& root) {
   if (std::find(roots.begin(), roots.end(), root) == roots.end()) roots.push_back(root);
 }
 
-std::string file_name(const std::string& path) {
-  auto p = fs::path(path).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();  // "models/tiny-sdxl/"
-  return p.filename().string();
-}
+std::string file_name(const std::string& path) { return fs::path(absolute(path)).filename().string(); }
 
 double number_text(const std::string& flag, const std::string& text) {
   try {
@@ -174,7 +175,9 @@ nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
   }
   if (o.values.count("vae")) {
     add_root(config.model.model_roots, absolute_parent(o.value("vae")));
-    suite["vae"] = file_name(o.value("vae"));
+    // By its full path: a bare name would also match a vae.safetensors beside MODEL when the
+    // flag names MODEL/vae (both folders become roots).
+    suite["vae"] = absolute(o.value("vae"));
   }
   r["model"] = suite;
   config.postprocessing.output_root = absolute_parent(output);
@@ -249,7 +252,23 @@ int run_generate(const CliOptions& options, WorkersConfig config, std::ostream& 
   }
   const auto& data = response["data"];
   err << "seed " << data.value("seed", 0ull) << "\n";
-  for (const auto& asset : data.value("assets", nlohmann::json::array())) out << asset.value("path", "") << "\n";
+  // The engine never overwrites a file (it picks a free name); the CLI's --output is the user's
+  // explicit choice of name, so the files are moved there, replacing what was there.
+  const auto assets = data.value("assets", nlohmann::json::array());
+  const fs::path output = absolute(options.value("output"));
+  for (std::size_t i = 0; i < assets.size(); ++i) {
+    const fs::path written = assets[i].value("path", "");
+    const fs::path wanted = output.parent_path() / (output.stem().string() +
+                                                   (assets.size() > 1 ? "-" + std::to_string(i) : "") +
+                                                   output.extension().string());
+    std::error_code ec;
+    if (written != wanted) fs::rename(written, wanted, ec);
+    if (ec) {
+      err << "sdxl-workers: cannot name " << written.string() << " " << wanted.string() << ": " << ec.message() << "\n";
+      return 1;
+    }
+    out << wanted.string() << "\n";
+  }
   return 0;
 }
 

@@ -1,8 +1,16 @@
 #include "postprocessing/asset_writer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "postprocessing/comfyui_workflow.h"
@@ -18,19 +26,78 @@ namespace fs = std::filesystem;
 
 std::string extension(const std::string& format) { return format == "jpeg" ? "jpg" : format; }
 
-void write_file(const fs::path& path, const std::string& bytes) {
-  const fs::path temp = path.string() + ".part";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error(ErrorCode::kInternalError, "cannot write " + temp.string());
+// 64-bit FNV-1a: a stable short tag of a request id (std::hash may differ between builds).
+std::string id_tag(const std::string& id) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  char text[9];
+  std::snprintf(text, sizeof text, "%08llx", static_cast<unsigned long long>(h >> 32));
+  return text;
+}
+
+// Publishes `temp` as `path` only if nothing is there: renameat2(RENAME_NOREPLACE), or link +
+// unlink where the file system lacks it. Returns false when `path` exists.
+bool publish_new(const fs::path& temp, const fs::path& path) {
+  if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno == EEXIST) return false;
+  if (errno != EINVAL && errno != ENOSYS) {
+    throw Error(ErrorCode::kInternalError, "cannot write " + path.string() + ": " + std::strerror(errno));
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);  // replaces a file (or a planted symlink) atomically
-  if (ec) throw Error(ErrorCode::kInternalError, "cannot write " + path.string() + ": " + ec.message());
+  if (::link(temp.c_str(), path.c_str()) != 0) {
+    if (errno == EEXIST) return false;
+    throw Error(ErrorCode::kInternalError, "cannot write " + path.string() + ": " + std::strerror(errno));
+  }
+  ::unlink(temp.c_str());
+  return true;
+}
+
+// Writes `bytes` as a new file `<stem><ext>` in `folder`, or `<stem>-1<ext>`, `-2`, ... when that
+// name is taken: an existing file (or a planted link) is never opened for writing or replaced.
+// The data goes to a fresh temporary first (mkstemp: O_CREAT | O_EXCL, so never a link), which is
+// then published under its name in one step. Returns the path written.
+fs::path write_new_file(const fs::path& folder, const std::string& stem, const std::string& ext,
+                        const std::string& bytes) {
+  std::string temp = (folder / ("." + stem + ".XXXXXX.part")).string();
+  const int fd = ::mkostemps(temp.data(), 5, O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kInternalError, "cannot create a file in " + folder.string() + ": " + std::strerror(errno));
+  ::fchmod(fd, 0644);
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(temp.c_str());
+      throw Error(ErrorCode::kInternalError, "cannot write " + temp + ": " + why);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    ::unlink(temp.c_str());
+    throw Error(ErrorCode::kInternalError, "cannot write " + temp + ": " + std::strerror(errno));
+  }
+  constexpr int kMaxTries = 10000;
+  for (int n = 0; n < kMaxTries; ++n) {
+    const fs::path path = folder / (stem + (n ? "-" + std::to_string(n) : "") + ext);
+    try {
+      if (publish_new(temp, path)) return path;
+    } catch (...) {
+      ::unlink(temp.c_str());
+      throw;
+    }
+  }
+  ::unlink(temp.c_str());
+  throw Error(ErrorCode::kInternalError, "no free file name for " + stem + ext + " in " + folder.string());
 }
 
 }  // namespace
+
+std::string output_stem(const std::string& request_id) {
+  const std::string stem = sanitize_file_stem(request_id);
+  // Replaced or cut characters could make two ids one name ("x/y" and "x_y"): tag those.
+  return stem == request_id ? stem : stem + "-" + id_tag(request_id);
+}
 
 std::string sanitize_file_stem(const std::string& name) {
   std::string out;
@@ -50,7 +117,7 @@ nlohmann::json AssetWriter::write(const std::vector<Image>& images, const nlohma
   if (options.format != "png" && options.format != "jpeg" && options.format != "webp") {
     throw_invalid("output_format", "must be png, jpeg or webp, got \"" + options.format + "\"");
   }
-  const std::string stem = sanitize_file_stem(options.name);
+  const std::string stem = output_stem(options.name);
   fs::path root;
   if (options.write_file && !images.empty()) {
     std::error_code ec;
@@ -77,14 +144,11 @@ nlohmann::json AssetWriter::write(const std::vector<Image>& images, const nlohma
     nlohmann::json asset = {{"type", "image"}, {"format", options.format}, {"width", image.width},
                             {"height", image.height}, {"bytes", bytes.size()}};
     if (options.write_file) {
-      const std::string file =
-          stem + (images.size() > 1 ? "-" + std::to_string(i) : "") + "." + extension(options.format);
-      const fs::path path = root / file;
-      if (!path_inside(path.lexically_normal().string(), root.string())) {
+      const std::string file_stem = stem + (images.size() > 1 ? "-" + std::to_string(i) : "");
+      if (!path_inside((root / file_stem).lexically_normal().string(), root.string())) {
         throw_invalid("request_id", "the output name leaves the output root");
       }
-      write_file(path, bytes);
-      asset["path"] = path.string();
+      asset["path"] = write_new_file(root, file_stem, "." + extension(options.format), bytes).string();
     }
     if (options.return_base64) asset["base64"] = base64_encode(bytes);
     if (options.thumbnail_side > 0) {

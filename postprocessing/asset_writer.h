@@ -15,7 +15,9 @@
 namespace workers {
 
 struct AssetOptions {
-  std::string name;            // file stem (sanitised): <name>.<ext>, or <name>-<i>.<ext> for a batch
+  // The request id: files are <stem>.<ext>, or <stem>-<i>.<ext> for a batch (output_stem), with
+  // -1, -2, ... added when the name is taken; no file is ever overwritten.
+  std::string name;
   std::string format = "png";  // png, jpeg, webp
   bool write_file = true;
   bool return_base64 = false;
@@ -40,5 +42,8 @@ class AssetWriter {
 
 // Letters, digits, '-', '_' and '.' kept, anything else '_', no leading '.', at most 100 bytes.
 std::string sanitize_file_stem(const std::string& name);
+// The file stem of a request id: the id itself when it is a safe name, else its sanitised form
+// plus "-" and 8 hex digits of a hash of the whole id, so different ids get different names.
+std::string output_stem(const std::string& request_id);
 
 }  // namespace workers

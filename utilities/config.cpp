@@ -33,6 +33,11 @@ const EnvOverride kOverrides[] = {
     {"SDXL_WORKERS_CONTROLNET_ROOTS", "/workers/instructors/model/controlnet_roots", EnvKind::kList},
     {"SDXL_WORKERS_IMAGE_ROOTS", "/workers/instructors/conditioning/image_roots", EnvKind::kList},
     {"SDXL_WORKERS_CACHE_BYTES", "/workers/instructors/model/cache_bytes", EnvKind::kInteger},
+    {"SDXL_WORKERS_DEFAULT_MODEL", "/workers/instructors/model/default_model", EnvKind::kString},
+    {"SDXL_WORKERS_TRUSTED_LINK_TARGETS", "/workers/instructors/model/trusted_link_targets", EnvKind::kList},
+    {"SDXL_WORKERS_SHUTDOWN_GRACE_SECONDS", "/workers/main_interface/shutdown_grace_seconds", EnvKind::kNumber},
+    {"SDXL_WORKERS_MAX_PENDING_OUTPUT_BYTES", "/workers/instructors/communication/max_pending_output_bytes",
+     EnvKind::kInteger},
     {"SDXL_WORKERS_OUTPUT_ROOT", "/workers/instructors/postprocessing/output_root", EnvKind::kString},
     {"SDXL_WORKERS_LOG_LEVEL", "/logging/level", EnvKind::kString},
     {"SDXL_WORKERS_LOG_FILE", "/logging/file", EnvKind::kString},
@@ -159,6 +164,10 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   }
   c.main_interface.queue_capacity =
       bounded_int<std::size_t>(main, "queue_capacity", c.main_interface.queue_capacity, 1, 100000);
+  if (auto g = main.number("shutdown_grace_seconds")) {
+    if (!(*g >= 0 && *g <= 86400)) main.fail("shutdown_grace_seconds", "must be between 0 and 86400 seconds");
+    c.main_interface.shutdown_grace_seconds = *g;
+  }
   FieldReader limits = section(main, "limits");
   parse_limits(limits, c.main_interface.limits);
 
@@ -169,6 +178,8 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   c.communication.max_line_bytes = bounded_int<std::size_t>(
       comm, "max_line_bytes", c.communication.max_line_bytes, 1024, 1ll << 32);
   if (auto p = comm.boolean("progress_events")) c.communication.progress_events = *p;
+  c.communication.max_pending_output_bytes = bounded_int<std::size_t>(
+      comm, "max_pending_output_bytes", c.communication.max_pending_output_bytes, 1024, 1ll << 40);
   FieldReader model = section(instructors, "model");
   c.model.model_roots = strings(model, "model_roots", c.model.model_roots);
   c.model.lora_roots = strings(model, "lora_roots", c.model.lora_roots);
@@ -182,6 +193,8 @@ WorkersConfig parse_config(const nlohmann::json& document) {
     }
   }
   if (auto b = model.unsigned_integer("cache_bytes")) c.model.cache_bytes = *b;
+  c.model.trusted_link_targets = strings(model, "trusted_link_targets", c.model.trusted_link_targets);
+  if (auto d = model.string("default_model")) c.model.default_model = *d;
   FieldReader conditioning = section(instructors, "conditioning");
   c.conditioning.image_roots = strings(conditioning, "image_roots", c.conditioning.image_roots);
   FieldReader inference = section(instructors, "inference");
@@ -237,6 +250,7 @@ nlohmann::json to_json(const WorkersConfig& c) {
          {{"max_concurrent_tasks", c.main_interface.max_concurrent_tasks},
           {"task_timeout", c.main_interface.task_timeout},
           {"queue_capacity", c.main_interface.queue_capacity},
+          {"shutdown_grace_seconds", c.main_interface.shutdown_grace_seconds},
           {"limits",
            {{"min_size", l.min_size}, {"max_size", l.max_size}, {"max_steps", l.max_steps},
             {"max_batch_size", l.max_batch_size}, {"max_prompt_chars", l.max_prompt_chars},
@@ -245,11 +259,13 @@ nlohmann::json to_json(const WorkersConfig& c) {
          {{"device", {{"device", c.device.device}, {"dtype", c.device.dtype}, {"threads", c.device.threads}}},
           {"communication",
            {{"max_line_bytes", c.communication.max_line_bytes},
-            {"progress_events", c.communication.progress_events}}},
+            {"progress_events", c.communication.progress_events},
+            {"max_pending_output_bytes", c.communication.max_pending_output_bytes}}},
           {"model",
            {{"model_roots", c.model.model_roots}, {"lora_roots", c.model.lora_roots},
             {"controlnet_roots", c.model.controlnet_roots}, {"controlnet_models", c.model.controlnet_models},
-            {"cache_bytes", c.model.cache_bytes}}},
+            {"cache_bytes", c.model.cache_bytes}, {"trusted_link_targets", c.model.trusted_link_targets},
+            {"default_model", c.model.default_model}}},
           {"conditioning", {{"image_roots", c.conditioning.image_roots}}},
           {"inference", nlohmann::json::object()},
           {"scheduler", {{"default", c.scheduler.default_scheduler}}},

@@ -29,6 +29,9 @@ struct DeviceConfig {
 struct CommunicationConfig {
   std::size_t max_line_bytes = 16u << 20;  // longer protocol lines are rejected, not buffered
   bool progress_events = true;
+  // While more than this many response bytes wait for the host to read them, stdin is not read:
+  // a host that never reads cannot grow the worker's memory without bound.
+  std::size_t max_pending_output_bytes = 16u << 20;
 };
 
 struct ModelConfig {
@@ -38,6 +41,11 @@ struct ModelConfig {
   // ControlNet type -> model reference under a ControlNet root, for "canny:0.8" style requests.
   std::map<std::string, std::string> controlnet_models;
   std::uint64_t cache_bytes = 0;  // model cache budget; 0: chosen from device memory
+  // Folders outside the roots that links inside a model, LoRA or ControlNet root may lead into
+  // (e.g. a shared blob store). Empty: every file read must resolve inside a root of its kind.
+  std::vector<std::string> trusted_link_targets;
+  // The model of a request that names none (legacy hosts send no model id).
+  std::string default_model;
 };
 
 struct ConditioningConfig {
@@ -57,6 +65,9 @@ struct MainInterfaceConfig {
   int max_concurrent_tasks = 1;
   double task_timeout = 600.0;     // seconds; a request's own `timeout` overrides it
   std::size_t queue_capacity = 64; // queued jobs beyond this are refused with QUEUE_FULL
+  // After SIGTERM/SIGINT, how long queued and running jobs may still finish; then (or on a second
+  // signal) every unfinished job is answered WORKER_UNAVAILABLE and the process exits.
+  double shutdown_grace_seconds = 30.0;
   RequestLimits limits;
 };
 

@@ -1,6 +1,7 @@
 #include "utilities/path_roots.h"
 
 #include <filesystem>
+#include <set>
 
 #include "utilities/error.h"
 
@@ -58,6 +59,44 @@ std::string resolve_input_file(const std::vector<std::string>& roots, const std:
     if (fs::is_regular_file(canonical, ec)) return canonical.string();
   }
   throw_invalid(field, "no file \"" + reference + "\" inside the configured roots (" + roots_setting + ")");
+}
+
+void check_tree_inside(const std::string& folder, const std::vector<std::string>& roots,
+                       const std::vector<std::string>& link_targets, const std::string& field) {
+  auto allowed = [&](const fs::path& p) {
+    for (const auto* list : {&roots, &link_targets}) {
+      for (const auto& root : *list) {
+        if (path_inside(p.string(), root)) return true;
+      }
+    }
+    return false;
+  };
+  // Explicit stack and a visited set: a link loop or a deep tree cannot recurse or spin.
+  constexpr std::size_t kMaxEntries = 100000;
+  std::error_code ec;
+  std::vector<fs::path> pending{fs::canonical(folder, ec)};
+  if (ec) return;
+  std::set<fs::path> visited{pending.front()};
+  std::size_t seen = 0;
+  while (!pending.empty()) {
+    const fs::path dir = pending.back();
+    pending.pop_back();
+    for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (++seen > kMaxEntries) {
+        throw_invalid(field, folder + " holds more than " + std::to_string(kMaxEntries) + " entries; not a model folder");
+      }
+      std::error_code resolve_ec;
+      const fs::path real = fs::canonical(it->path(), resolve_ec);
+      if (resolve_ec) continue;
+      if (!allowed(real)) {
+        throw_invalid(field, it->path().string() + " is a link to " + real.string() +
+                                 ", outside the configured roots (links may stay inside a root, or lead into a "
+                                 "folder listed in workers.instructors.model.trusted_link_targets)");
+      }
+      if (fs::is_directory(real, resolve_ec) && visited.insert(real).second) pending.push_back(real);
+    }
+  }
 }
 
 }  // namespace workers

@@ -40,8 +40,9 @@ ModelLayout detect_layout(const std::string& path) {
   throw Error(ErrorCode::kModelNotFound, path + ": no such file or folder");
 }
 
-ModelRegistry::ModelRegistry(std::vector<std::string> roots, RegistryKind kind)
-    : roots_(canonical_roots(roots)), kind_(std::move(kind)) {}
+ModelRegistry::ModelRegistry(std::vector<std::string> roots, RegistryKind kind,
+                             std::vector<std::string> link_targets)
+    : roots_(canonical_roots(roots)), kind_(std::move(kind)), link_targets_(canonical_roots(link_targets)) {}
 
 bool ModelRegistry::is_match(const fs::path& path) const {
   std::error_code ec;
@@ -100,12 +101,16 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
       const auto canonical = fs::canonical(candidate, ec);
       if (ec) continue;
       bool allowed = false;
-      for (const auto& root : roots_) allowed = allowed || inside(canonical, root);
+      for (const auto* list : {&roots_, &link_targets_}) {
+        for (const auto& root : *list) allowed = allowed || inside(canonical, root);
+      }
       if (!allowed) {
         throw_invalid(field, "\"" + reference + "\" resolves to " + canonical.string() +
                                  ", outside the configured " + kind_.what + " roots");
       }
-      return ResolvedModel{reference, canonical.string(), layout_at(canonical)};
+      const ModelLayout layout = layout_at(canonical);
+      if (layout == ModelLayout::kDiffusersFolder) check_tree_inside(canonical.string(), roots_, link_targets_, field);
+      return ResolvedModel{reference, canonical.string(), layout};
     }
     return std::nullopt;
   };

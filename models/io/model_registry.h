@@ -30,14 +30,19 @@ struct RegistryKind {
 
 class ModelRegistry {
  public:
-  explicit ModelRegistry(std::vector<std::string> roots, RegistryKind kind = {});
+  // `link_targets`: folders outside the roots that links inside a root may lead into (the
+  // operator's explicit exception, workers.instructors.model.trusted_link_targets).
+  explicit ModelRegistry(std::vector<std::string> roots, RegistryKind kind = {},
+                         std::vector<std::string> link_targets = {});
 
-  // Throws Error(INVALID_REQUEST, field) for a reference escaping the roots or with no roots
-  // configured, Error(MODEL_NOT_FOUND, field) naming what was tried.
+  // Throws Error(INVALID_REQUEST, field) for a reference escaping the roots (a folder holding a
+  // link out of them included) or with no roots configured, Error(MODEL_NOT_FOUND, field)
+  // naming what was tried.
   ResolvedModel resolve(const std::string& reference, const std::string& field = "model") const;
   // Every model directly under each root (marked folders, *.safetensors files).
   std::vector<ResolvedModel> list() const;
   const std::vector<std::string>& roots() const { return roots_; }
+  const std::vector<std::string>& link_targets() const { return link_targets_; }
 
  private:
   bool is_match(const std::filesystem::path& path) const;
@@ -45,6 +50,7 @@ class ModelRegistry {
 
   std::vector<std::string> roots_;  // canonical
   RegistryKind kind_;
+  std::vector<std::string> link_targets_;  // canonical
 };
 
 // The layout at `path`, or throws Error(MODEL_NOT_FOUND): used by the CLI on explicit paths.

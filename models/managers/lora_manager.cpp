@@ -8,9 +8,12 @@ namespace workers {
 
 namespace fs = std::filesystem;
 
-LoraManager::LoraManager(const std::vector<std::string>& roots, ModelCache& cache)
-    : registry_(roots, RegistryKind{"LoRA", "", "workers.instructors.model.lora_roots or SDXL_WORKERS_LORA_ROOTS",
-                                    /*search_subfolders=*/true}),
+LoraManager::LoraManager(const std::vector<std::string>& roots, ModelCache& cache,
+                         const std::vector<std::string>& link_targets)
+    : registry_(roots,
+                RegistryKind{"LoRA", "", "workers.instructors.model.lora_roots or SDXL_WORKERS_LORA_ROOTS",
+                             /*search_subfolders=*/true},
+                link_targets),
       cache_(cache) {}
 
 std::string LoraManager::resolve(const std::string& reference, const std::string& field) const {

@@ -16,7 +16,8 @@ namespace workers {
 
 class LoraManager {
  public:
-  LoraManager(const std::vector<std::string>& roots, ModelCache& cache);
+  LoraManager(const std::vector<std::string>& roots, ModelCache& cache,
+              const std::vector<std::string>& link_targets = {});
 
   // The canonical path of `reference`; throws Error(INVALID_REQUEST / MODEL_NOT_FOUND, field).
   std::string resolve(const std::string& reference, const std::string& field) const;

@@ -44,6 +44,18 @@ bool is_vae_folder(const fs::path& folder) {
   return read_json(folder / "config.json").value("_class_name", "") == "AutoencoderKL";
 }
 
+// Runs `build` for the model a request field named; a failure reading its files names that
+// field (the file and the key stay in the message), never a file path or nothing.
+template <typename Build>
+auto for_field(const ModelHandle& model, Build build) -> decltype(build()) {
+  try {
+    return build();
+  } catch (const Error& e) {
+    if (e.field() == model.field) throw;
+    throw e.with_field(model.field);
+  }
+}
+
 template <typename Module>
 ModelCache::Loaded cached_module(Module module) {
   const auto bytes = static_cast<std::uint64_t>(module_bytes(*module.ptr()));
@@ -59,15 +71,16 @@ std::string default_data_dir() {
 
 TorchModelManager::TorchModelManager(const ModelConfig& config, const std::string& device, const std::string& dtype,
                                      std::string data_dir)
-    : registry_(config.model_roots),
+    : registry_(config.model_roots, RegistryKind{}, config.trusted_link_targets),
       controlnet_registry_(config.controlnet_roots,
                            RegistryKind{"ControlNet", "config.json",
-                                        "workers.instructors.model.controlnet_roots or SDXL_WORKERS_CONTROLNET_ROOTS"}),
+                                        "workers.instructors.model.controlnet_roots or SDXL_WORKERS_CONTROLNET_ROOTS"},
+                           config.trusted_link_targets),
       placement_{parse_dtype(dtype), c10::Device(device)},
       device_name_(device),
       data_dir_(std::move(data_dir)),
       cache_(config.cache_bytes),
-      loras_(config.lora_roots, cache_) {}
+      loras_(config.lora_roots, cache_, config.trusted_link_targets) {}
 
 ModelHandle TorchModelManager::open(const std::string& reference, const std::string& field,
                                     const std::string& config_from) const {
@@ -86,19 +99,23 @@ ModelHandle TorchModelManager::open(const std::string& reference, const std::str
     if (it != handles_.end()) {
       ModelHandle handle = it->second;
       handle.reference = reference;
+      handle.field = field;
       return handle;
     }
   }
   ModelHandle handle{reference, resolved.path, resolved.layout, "", true, configs};
-  if (resolved.layout == ModelLayout::kSingleFile) {
-    handle.kind = std::string(to_string(load_single_file(resolved.path, configs).kind));
-    // stabilityai's refiner model_index.json says false; the base and inpainting models true.
-    handle.force_zeros_for_empty_prompt = handle.kind != "sdxl-refiner";
-  } else {
-    const auto folder = DiffusersFolder::open(resolved.path);
-    handle.kind = sdxl_kind(folder);
-    handle.force_zeros_for_empty_prompt = folder.model_index().value("force_zeros_for_empty_prompt", true);
-  }
+  handle.field = field;
+  for_field(handle, [&] {
+    if (resolved.layout == ModelLayout::kSingleFile) {
+      handle.kind = std::string(to_string(load_single_file(resolved.path, configs).kind));
+      // stabilityai's refiner model_index.json says false; the base and inpainting models true.
+      handle.force_zeros_for_empty_prompt = handle.kind != "sdxl-refiner";
+    } else {
+      const auto folder = DiffusersFolder::open(resolved.path);
+      handle.kind = sdxl_kind(folder);
+      handle.force_zeros_for_empty_prompt = folder.model_index().value("force_zeros_for_empty_prompt", true);
+    }
+  });
   std::lock_guard<std::mutex> lock(handles_mutex_);
   handles_[handle_key] = handle;
   return handle;
@@ -118,7 +135,14 @@ ModelHandle TorchModelManager::open_vae(const std::string& reference, const std:
       throw e;  // not a VAE folder either: the registry's answer says what was tried
     }
     const fs::path folder = fs::path(config).parent_path();
-    if (is_vae_folder(folder)) return {reference, folder.string(), ModelLayout::kDiffusersFolder, "vae", true, ""};
+    check_tree_inside(folder.string(), registry_.roots(), registry_.link_targets(), field);
+    if (is_vae_folder(folder)) {
+      ModelHandle handle{reference, folder.string(), ModelLayout::kDiffusersFolder, "vae", true, ""};
+      handle.field = field;
+      std::lock_guard<std::mutex> lock(handles_mutex_);
+      handles_[handle.path + "|"] = handle;  // so status names its kind and layout
+      return handle;
+    }
     throw;
   }
 }
@@ -132,7 +156,9 @@ ModelHandle TorchModelManager::open_controlnet(const std::string& reference, con
                                ", not a ControlNetModel");
     }
   }
-  return {reference, resolved.path, resolved.layout, "controlnet", true, ""};
+  ModelHandle handle{reference, resolved.path, resolved.layout, "controlnet", true, ""};
+  handle.field = field;
+  return handle;
 }
 
 ComponentSource TorchModelManager::source(const ModelHandle& model, const std::string& component) const {
@@ -155,13 +181,19 @@ std::string TorchModelManager::key(const ModelHandle& model, const std::string& 
 }
 
 std::shared_ptr<UNet2DConditionModel> TorchModelManager::unet(const ModelHandle& model) {
-  if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
-  return cache_.get_as<UNet2DConditionModel>(key(model, "unet"), model.path, "unet", [&] {
-    return cached_module(build_unet(source(model, "unet"), placement_));
+  if (model.kind == "vae") throw_invalid(model.field, model.reference + " is a VAE, not an SDXL model");
+  return for_field(model, [&] {
+    return cache_.get_as<UNet2DConditionModel>(key(model, "unet"), model.path, "unet", [&] {
+      return cached_module(build_unet(source(model, "unet"), placement_));
+    });
   });
 }
 
 std::shared_ptr<ControlNetModel> TorchModelManager::controlnet(const ModelHandle& model) {
+  return for_field(model, [&] { return controlnet_module(model); });
+}
+
+std::shared_ptr<ControlNetModel> TorchModelManager::controlnet_module(const ModelHandle& model) {
   return cache_.get_as<ControlNetModel>(key(model, "controlnet"), model.path, "controlnet", [&] {
     if (model.layout == ModelLayout::kDiffusersFolder) {
       return cached_module(build_controlnet(component_folder_source(model.path), placement_));
@@ -178,16 +210,22 @@ std::shared_ptr<ControlNetModel> TorchModelManager::controlnet(const ModelHandle
 }
 
 std::shared_ptr<AutoencoderKL> TorchModelManager::vae(const ModelHandle& model) {
-  return cache_.get_as<AutoencoderKL>(key(model, "vae"), model.path, "vae", [&] {
-    const auto src = source(model, "vae");
-    // fp16 with force_upcast runs the VAE in fp32 (the SDXL VAE overflows in fp16).
-    const auto dtype = vae_compute_dtype(VaeConfig::from_json(src.config, src.what), placement_.dtype);
-    return cached_module(build_vae(src, Placement{dtype, placement_.device}));
+  return for_field(model, [&] {
+    return cache_.get_as<AutoencoderKL>(key(model, "vae"), model.path, "vae", [&] {
+      const auto src = source(model, "vae");
+      // fp16 with force_upcast runs the VAE in fp32 (the SDXL VAE overflows in fp16).
+      const auto dtype = vae_compute_dtype(VaeConfig::from_json(src.config, src.what), placement_.dtype);
+      return cached_module(build_vae(src, Placement{dtype, placement_.device}));
+    });
   });
 }
 
 std::shared_ptr<SdxlTextEncoders> TorchModelManager::text_encoders(const ModelHandle& model) {
-  if (model.kind == "vae") throw_invalid("model", model.reference + " is a VAE, not an SDXL model");
+  if (model.kind == "vae") throw_invalid(model.field, model.reference + " is a VAE, not an SDXL model");
+  return for_field(model, [&] { return text_encoders_module(model); });
+}
+
+std::shared_ptr<SdxlTextEncoders> TorchModelManager::text_encoders_module(const ModelHandle& model) {
   return cache_.get_as<SdxlTextEncoders>(
       key(model, "text_encoders"), model.path, "text_encoders", [&] {
         auto encoders = std::make_shared<SdxlTextEncoders>();

@@ -29,6 +29,9 @@ struct ModelHandle {
   std::string kind;  // sdxl-base, sdxl-refiner, sdxl-inpaint, vae, controlnet, lora
   bool force_zeros_for_empty_prompt = true;
   std::string config_from;  // single file: the diffusers folder whose configs win ("" = inferred)
+  // The request field that named it ("model.base", "controlnets[1].model"): errors from its files
+  // name this field (the file and key go into the message).
+  std::string field = "model";
 };
 
 class TorchModelManager : public ModelManager {
@@ -72,6 +75,8 @@ class TorchModelManager : public ModelManager {
   ModelHandle handle_of(const ModelReference& reference) const;
   ComponentSource source(const ModelHandle& model, const std::string& component) const;
   std::string key(const ModelHandle& model, const std::string& component) const;
+  std::shared_ptr<ControlNetModel> controlnet_module(const ModelHandle& model);
+  std::shared_ptr<SdxlTextEncoders> text_encoders_module(const ModelHandle& model);
 
   ModelRegistry registry_;
   ModelRegistry controlnet_registry_;

@@ -86,6 +86,19 @@ TEST(GenerateCommand, FlagsBecomeOneCanonicalRequestWithTheFilesFoldersAsRoots) 
   EXPECT_EQ(r["height"], 512);  // --width alone gives a square
 }
 
+// A shell's completion adds a slash to folders; a VAE inside the model folder is named by its
+// path, so a vae.safetensors beside the model (also a root now) cannot be taken instead.
+TEST(GenerateCommand, FolderPathsWithTrailingSlashesAndVaeSubfolders) {
+  auto o = parse_cli({"generate", "--model", "/models/tiny/", "--vae", "/models/tiny/vae/", "--prompt", "p",
+                      "--output", "/out/a.png", "--width", "64"});
+  ASSERT_TRUE(o.errors.empty()) << o.errors.front();
+  WorkersConfig config;
+  auto r = generate_request(o, config);
+  EXPECT_EQ(r["model"]["base"], "tiny");
+  EXPECT_EQ(r["model"]["vae"], "/models/tiny/vae");
+  EXPECT_EQ(config.model.model_roots, (std::vector<std::string>{"/models", "/models/tiny"}));
+}
+
 TEST(GenerateCommand, BadValuesNameTheFlag) {
   WorkersConfig config;
   auto base = std::vector<std::string>{"generate", "--model", "m", "--prompt", "p", "--output", "o.png"};

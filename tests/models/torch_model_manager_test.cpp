@@ -89,7 +89,10 @@ TEST(TorchModelManager, BareVaeFolderLoadsAsAVae) {
   EXPECT_EQ(vae.kind, "vae");
   EXPECT_TRUE(manager.vae(vae));
   EXPECT_EQ(manager.load({"my-vae", "vae"}).kind, "vae");
-  EXPECT_EQ(testing_support::catch_error([&] { manager.unet(vae); }).field, "model");
+  ASSERT_EQ(manager.loaded().size(), 1u);
+  EXPECT_EQ(manager.loaded()[0].kind, "vae");  // status names what a bare VAE folder is
+  EXPECT_EQ(manager.loaded()[0].layout, "diffusers");
+  EXPECT_EQ(testing_support::catch_error([&] { manager.unet(vae); }).field, "model.vae");  // the field that named it
   fs::remove_all(root);
 }
 

@@ -90,7 +90,7 @@ TEST(AssetWriter, SingleImageNameFormatsAndConfinement) {
   auto assets = writer.write({solid(8, 8, 1)}, nlohmann::json::object(), options);
   const fs::path path = assets[0]["path"].get<std::string>();
   EXPECT_EQ(path.parent_path(), fs::weakly_canonical(root.path));  // the name cannot leave the root
-  EXPECT_EQ(path.filename(), "_._.._etc_passwd.webp");
+  EXPECT_EQ(path.filename(), "_._.._etc_passwd-2bef2c0b.webp");  // sanitised, tagged with the id's hash
   EXPECT_EQ(sanitize_file_stem(".hidden"), "_hidden");
   EXPECT_EQ(sanitize_file_stem(""), "image");
   options.format = "bmp";
