@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "communication/json_guard.h"
 #include "communication/request_parser.h"
 #include "utilities/json_fields.h"
 
@@ -47,16 +48,18 @@ std::string known_types() {
 }  // namespace
 
 MessageDecoder::MessageDecoder(std::vector<std::shared_ptr<const compat::RequestTranslator>> translators,
-                               RequestLimits limits)
-    : translators_(std::move(translators)), limits_(limits) {}
+                               RequestLimits limits, std::string default_model)
+    : translators_(std::move(translators)), limits_(limits), default_model_(std::move(default_model)) {}
 
 DecodeResult MessageDecoder::decode_line(std::string_view line) const {
   nlohmann::json value;
+  std::string request_id;
   try {
-    value = nlohmann::json::parse(line.begin(), line.end());
-  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for huge numbers
+    value = parse_protocol_line(line, kMaxJsonDepth, &request_id);
+  } catch (const Error& e) {
     DecodeResult result;
-    result.error = Error(ErrorCode::kInvalidRequest, std::string("line is not valid JSON: ") + e.what());
+    result.request_id = request_id;
+    result.error = e;
     return result;
   }
   return decode(value);
@@ -66,22 +69,22 @@ DecodeResult MessageDecoder::decode(const nlohmann::json& value) const {
   DecodeResult result;
   std::map<std::string, std::string> origin;
   try {
+    check_json_depth(value);  // before anything copies it (a host may pass a value it built)
     if (!value.is_object()) {
       throw Error(ErrorCode::kInvalidRequest, "a message must be a JSON object, got " + json_type_name(value));
     }
     result.request_id = read_id(value, "request_id");
     nlohmann::json canonical = value;
     std::string format = "canonical";
-    if (!value.contains("message_type")) {
-      for (const auto& t : translators_) {
-        if (!t->recognizes(value)) continue;
-        auto translated = t->translate(value);
-        canonical = std::move(translated.message);
-        origin = std::move(translated.field_origin);
-        result.warnings = std::move(translated.warnings);
-        format = std::string(t->format());
-        break;
-      }
+    // Each translator decides: the C# host sends an EnhancedSDXLRequest beside a message_type.
+    for (const auto& t : translators_) {
+      if (!t->recognizes(value)) continue;
+      auto translated = t->translate(value);
+      canonical = std::move(translated.message);
+      origin = std::move(translated.field_origin);
+      result.warnings = std::move(translated.warnings);
+      format = std::string(t->format());
+      break;
     }
     if (result.request_id.empty()) result.request_id = "auto-" + std::to_string(next_id_++);
     canonical["request_id"] = result.request_id;
@@ -126,6 +129,7 @@ Message MessageDecoder::build(const nlohmann::json& canonical, std::vector<std::
     case MessageType::kInference: {
       GenerationRequest g = parse_generation_request(canonical, warnings);
       g.request_id = m.request_id;
+      if (g.model.base.empty() && !default_model_.empty()) g.model.base = default_model_;
       validate(g, limits_);
       m.generation = std::move(g);
       return m;

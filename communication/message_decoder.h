@@ -29,8 +29,9 @@ struct DecodeResult {
 
 class MessageDecoder {
  public:
+  // `default_model`: the base model of an inference request that names none ("" : required).
   MessageDecoder(std::vector<std::shared_ptr<const compat::RequestTranslator>> translators,
-                 RequestLimits limits);
+                 RequestLimits limits, std::string default_model = "");
 
   DecodeResult decode_line(std::string_view line) const;
   DecodeResult decode(const nlohmann::json& value) const;
@@ -40,6 +41,7 @@ class MessageDecoder {
 
   std::vector<std::shared_ptr<const compat::RequestTranslator>> translators_;
   RequestLimits limits_;
+  std::string default_model_;
   mutable std::atomic<unsigned long long> next_id_{1};
 };
 

@@ -81,7 +81,8 @@ std::vector<Spec> parse_list(FieldReader& r, const std::string& key,
   std::vector<Spec> out;
   const auto* value = r.raw(key);
   if (!value) return out;
-  if (value->is_string() || value->is_object()) return {parse(*value, r.field(key))};
+  // One item stands for a list of one, and its errors name it as such ("loras[0]").
+  if (value->is_string() || value->is_object()) return {parse(*value, index_field(r.field(key), 0))};
   if (!value->is_array()) r.fail(key, "must be a list");
   for (std::size_t i = 0; i < value->size(); ++i) out.push_back(parse((*value)[i], index_field(key, i)));
   return out;

@@ -18,8 +18,9 @@ int duplicate(int fd) {
 }
 }  // namespace
 
-StdioChannel::StdioChannel(boost::asio::io_context& io, int input_fd, int output_fd, std::size_t max_line_bytes)
-    : io_(io), input_(io), output_(io), max_line_bytes_(max_line_bytes) {
+StdioChannel::StdioChannel(boost::asio::io_context& io, int input_fd, int output_fd, std::size_t max_line_bytes,
+                           std::size_t max_pending_output_bytes)
+    : io_(io), input_(io), output_(io), max_line_bytes_(max_line_bytes), max_pending_bytes_(max_pending_output_bytes) {
   // Regular files are fine too: Asio falls back to plain reads when epoll refuses them.
   input_.assign(duplicate(input_fd));
   output_.assign(duplicate(output_fd));
@@ -49,7 +50,16 @@ void StdioChannel::read_more() {
     if (!self->splitter_) return;  // closed
     if (n > 0) self->splitter_->feed(std::string_view(self->buffer_.data(), n));
     if (!ec) {
-      self->read_more();
+      // Decided after the answers this read produced are queued (sends are posted, and posted
+      // handlers run in order): the overshoot is at most one read's worth of answers.
+      boost::asio::post(self->io_, [self] {
+        if (!self->splitter_) return;
+        if (self->pending_bytes_ > self->max_pending_bytes_) {
+          self->reading_paused_ = true;
+        } else {
+          self->read_more();
+        }
+      });
       return;
     }
     if (ec != boost::asio::error::eof) get_logger()->warn("stdin read failed: {}", ec.message());
@@ -63,6 +73,7 @@ void StdioChannel::send(const nlohmann::json& message) {
   std::string line = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   auto self = shared_from_this();
   boost::asio::post(io_, [self, line = std::move(line)]() mutable {
+    self->pending_bytes_ += line.size();
     self->outgoing_.push_back(std::move(line));
     if (!self->writing_) self->write_next();
   });
@@ -71,7 +82,10 @@ void StdioChannel::send(const nlohmann::json& message) {
 void StdioChannel::write_next() {
   if (outgoing_.empty() || output_broken_) {
     writing_ = false;
-    if (output_broken_) outgoing_.clear();
+    if (output_broken_) {
+      outgoing_.clear();
+      pending_bytes_ = 0;
+    }
     run_flush_waiters();
     return;
   }
@@ -83,10 +97,18 @@ void StdioChannel::write_next() {
                                get_logger()->error("stdout write failed: {}", ec.message());
                                self->output_broken_ = true;
                              } else {
+                               self->pending_bytes_ -= self->outgoing_.front().size();
                                self->outgoing_.pop_front();
                              }
+                             self->resume_reading_if_drained();
                              self->write_next();
                            });
+}
+
+void StdioChannel::resume_reading_if_drained() {
+  if (!reading_paused_ || !splitter_ || (!output_broken_ && pending_bytes_ > max_pending_bytes_ / 2)) return;
+  reading_paused_ = false;
+  read_more();
 }
 
 void StdioChannel::when_flushed(std::function<void()> done) {

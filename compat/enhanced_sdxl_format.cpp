@@ -89,6 +89,27 @@ const std::vector<std::pair<const char*, const char*>> kControlNetKeys = {
     {"Scale", "scale"}, {"Start", "start"}, {"End", "end"}, {"ThresholdA", "threshold_a"},
     {"ThresholdB", "threshold_b"}};
 
+// The C# host's scheduler enum names -> the sampler each one means (A1111's names). Names the
+// scheduler table knows already pass through unchanged.
+const std::pair<const char*, const char*> kHostSchedulers[] = {
+    {"dpm++", "DPM++ 2M"},          {"dpmpp", "DPM++ 2M"},         {"dpm++karras", "DPM++ 2M Karras"},
+    {"dpmppkarras", "DPM++ 2M Karras"}, {"dpm++sde", "DPM++ SDE"}, {"dpmppsde", "DPM++ SDE"},
+    {"eulera", "Euler a"},          {"eulerancestral", "Euler a"}, {"kdpm2", "DPM2"},
+    {"kdpm2a", "DPM2 a"},           {"kdpm2ancestral", "DPM2 a"},
+};
+
+// The sampler a host scheduler name stands for, or "" when it is not one of the host's short names.
+std::string host_scheduler(const std::string& name) {
+  std::string key;
+  for (char c : name) {
+    if (c != ' ' && c != '_' && c != '-') key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  for (const auto& [host, sampler] : kHostSchedulers) {
+    if (key == host) return sampler;
+  }
+  return "";
+}
+
 // Keys inside each section that are handled outside kFields.
 bool handled_elsewhere(const std::string& section, const std::string& key) {
   auto lower = [](std::string t) {
@@ -110,8 +131,8 @@ bool is_mapped(const std::string& section, const std::string& key) {
     if (same(section, f.section) && same(key, f.key)) return true;
   }
   if (section.empty()) {
-    for (const char* top : {"action", "request_id", "data", "Model", "Scheduler", "Hyperparameters", "Conditioning",
-                            "Output"}) {
+    for (const char* top : {"action", "request_id", "message_type", "data", "Model", "Scheduler", "Hyperparameters",
+                            "Conditioning", "Output"}) {
       if (same(key, top)) return true;
     }
   }
@@ -121,7 +142,10 @@ bool is_mapped(const std::string& section, const std::string& key) {
 }  // namespace
 
 bool EnhancedSdxlFormat::recognizes(const nlohmann::json& m) const {
-  if (!m.is_object() || m.contains("message_type")) return false;
+  if (!m.is_object()) return false;
+  // The C# host wraps it as {"message_type": "inference_request", "action": ..., "data": {...}},
+  // or puts the PascalCase sections beside message_type; any other message_type is not ours.
+  if (auto type = m.find("message_type"); type != m.end() && *type != "inference_request") return false;
   if (const auto* action = find_key(m, "action"); action && *action == "generate_sdxl_enhanced") return true;
   return find_key(m, "Conditioning") || find_key(m, "Hyperparameters") || m.contains("Model");
 }
@@ -153,6 +177,12 @@ TranslatedMessage EnhancedSdxlFormat::translate(const nlohmann::json& message) c
       set_from[f.canonical] = origin + spelled;
       if (f.canonical[0] == '/') {
         out.set_path(f.canonical, *value, origin + spelled);
+      } else if (std::string(f.canonical) == "scheduler" && value->is_string() &&
+                 !host_scheduler(value->get<std::string>()).empty() &&
+                 host_scheduler(value->get<std::string>()) != value->get<std::string>()) {
+        const std::string sampler = host_scheduler(value->get<std::string>());
+        out.warn(origin + spelled + " \"" + value->get<std::string>() + "\" runs as \"" + sampler + "\"");
+        out.set(f.canonical, sampler, origin + spelled);
       } else {
         out.set(f.canonical, *value, origin + spelled);
       }

@@ -47,8 +47,10 @@ nlohmann::json translate_lora_block(const nlohmann::json& lora, const std::strin
 }  // namespace
 
 bool FlatSeedFormat::recognizes(const nlohmann::json& m) const {
+  // model_id may be absent (the model then comes from workers.instructors.model.default_model);
+  // a prompt still marks a generation request.
   return m.is_object() && !m.contains("message_type") && !m.contains("operation") &&
-         !m.contains("worker_type") && m.contains("model_id");
+         !m.contains("worker_type") && (m.contains("model_id") || m.contains("prompt"));
 }
 
 TranslatedMessage FlatSeedFormat::translate(const nlohmann::json& message) const {
@@ -74,7 +76,12 @@ TranslatedMessage FlatSeedFormat::translate_at(const nlohmann::json& params, con
       out.set(key, *it, origin);  // same name in the canonical form (or reported as unknown there)
     }
   }
-  return out.take();
+  TranslatedMessage result = out.take();
+  // "model.base is required" is about the sender's model_id, even when it sent none.
+  if (!params.contains("model_id") && !params.contains("model")) {
+    result.field_origin.emplace("model.base", prefix + "model_id");
+  }
+  return result;
 }
 
 }  // namespace workers::compat

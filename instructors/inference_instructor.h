@@ -36,6 +36,7 @@ class InferenceInstructor {
   // task_timeout; `work` returns the response's data or throws Error.
   void submit_task(const std::string& request_id, std::function<nlohmann::json()> work, JobCallbacks callbacks);
   JobState cancel(const std::string& request_id) { return queue_->cancel(request_id); }
+  std::size_t abandon(const Error& error) { return queue_->abandon(error); }
   void when_idle(std::function<void()> done) { queue_->when_idle(std::move(done)); }
   void stop() { queue_->stop(); }
   nlohmann::json status() const;

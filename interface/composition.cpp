@@ -30,7 +30,8 @@ Managers production_managers(const WorkersConfig& config) {
 Instructors compose_instructors(const WorkersConfig& config, boost::asio::io_context& io, Managers managers) {
   Instructors i;
   i.device = std::make_shared<DeviceInstructor>(managers.device, config.device);
-  auto decoder = std::make_shared<MessageDecoder>(compat::default_translators(), config.main_interface.limits);
+  auto decoder = std::make_shared<MessageDecoder>(compat::default_translators(), config.main_interface.limits,
+                                                  config.model.default_model);
   i.communication = std::make_shared<CommunicationInstructor>(decoder, config.communication);
   i.model = std::make_shared<ModelInstructor>(managers.model, config.model);
   i.conditioning = std::make_shared<ConditioningInstructor>();

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "communication/stdio_channel.h"
 #include "interface/composition.h"
@@ -116,7 +117,8 @@ int WorkersInterface::serve(int input_fd, int output_fd) {
   initialize();
   Impl& impl = *impl_;
   auto channel = std::make_shared<StdioChannel>(impl.io, input_fd, output_fd,
-                                                impl.config.communication.max_line_bytes);
+                                                impl.config.communication.max_line_bytes,
+                                                impl.config.communication.max_pending_output_bytes);
   std::promise<int> exit_code;
   bool finishing = false;  // loop thread only
   auto send = [channel](const nlohmann::json& message) { channel->send(message); };
@@ -126,14 +128,36 @@ int WorkersInterface::serve(int input_fd, int output_fd) {
     impl.instructors.inference->when_idle(
         [&exit_code, channel] { channel->when_flushed([&exit_code] { exit_code.set_value(0); }); });
   };
-  // SIGINT/SIGTERM end serving like EOF: stop taking work, drain, flush, exit 0.
+  // SIGINT/SIGTERM end serving like EOF: stop taking work, drain, flush, exit 0. The drain has
+  // a deadline (shutdown_grace_seconds); a second signal or the deadline answers every job still
+  // queued or running with WORKER_UNAVAILABLE, so none is left without a response.
   boost::asio::signal_set signals(impl.io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
-    if (ec) return;
-    get_logger()->info("signal {}: draining and exiting", signal_number);
-    impl.closing = true;
-    finish();
-  });
+  boost::asio::steady_timer grace(impl.io);
+  bool signalled = false;  // loop thread only
+  auto abandon_jobs = [&impl](const std::string& why) {
+    const auto answered = impl.instructors.inference->abandon(
+        Error(ErrorCode::kWorkerUnavailable, "the worker shut down before the job finished (" + why + ")"));
+    if (answered > 0) get_logger()->warn("{}: {} unfinished job(s) answered WORKER_UNAVAILABLE", why, answered);
+  };
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal_number) {
+        if (ec) return;
+        if (signalled) {
+          abandon_jobs("signal " + std::to_string(signal_number) + " while draining");
+          return;
+        }
+        signalled = true;
+        const double seconds = impl.config.main_interface.shutdown_grace_seconds;
+        get_logger()->info("signal {}: draining for up to {} s, then exiting", signal_number, seconds);
+        impl.closing = true;
+        finish();
+        signals.async_wait(on_signal);  // a second signal cuts the drain short
+        grace.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+        grace.async_wait([&abandon_jobs](const boost::system::error_code& timer_ec) {
+          if (!timer_ec) abandon_jobs("shutdown grace period over");
+        });
+      };
+  signals.async_wait(on_signal);
   boost::asio::post(impl.io, [&] {
     impl.on_shutdown_message = finish;
     Channel::Handlers handlers;
@@ -148,7 +172,10 @@ int WorkersInterface::serve(int input_fd, int output_fd) {
     channel->start(std::move(handlers));
   });
   int code = exit_code.get_future().get();
-  boost::asio::post(impl.io, [&signals] { signals.cancel(); });
+  boost::asio::post(impl.io, [&signals, &grace] {
+    signals.cancel();
+    grace.cancel();
+  });
   shutdown();
   impl.on_shutdown_message = nullptr;
   channel->close();  // the loop has stopped: no handler can run concurrently

@@ -20,8 +20,18 @@ std::string_view to_string(ErrorCode code) {
   return "INTERNAL_ERROR";
 }
 
+namespace {
+// what() is a C string: a NUL from a request (a model name, a key) would cut the message there.
+std::string without_nul(std::string text) {
+  for (std::size_t at = text.find('\0'); at != std::string::npos; at = text.find('\0', at)) {
+    text.replace(at, 1, "\\u0000");
+  }
+  return text;
+}
+}  // namespace
+
 Error::Error(ErrorCode code, const std::string& message, std::string field)
-    : std::runtime_error(message), code_(code), field_(std::move(field)) {}
+    : std::runtime_error(without_nul(message)), code_(code), field_(without_nul(std::move(field))) {}
 
 Error Error::with_field(std::string field) const { return Error(code_, what(), std::move(field)); }
 

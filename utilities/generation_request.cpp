@@ -53,7 +53,10 @@ void validate(const GenerationRequest& r, const RequestLimits& limits) {
   check_prompt("negative_prompt", r.negative_prompt, limits);
   check_prompt("prompt_2", r.prompt_2, limits);
   check_prompt("negative_prompt_2", r.negative_prompt_2, limits);
-  if (r.model.base.empty()) throw_invalid("model.base", "is required (a model name or path)");
+  if (r.model.base.empty()) {
+    throw_invalid("model.base", "is required (a model name or path; workers.instructors.model.default_model "
+                                "sets one for requests that name none)");
+  }
   check_size("width", r.width, limits);
   check_size("height", r.height, limits);
   check_range("steps", r.steps, 1, limits.max_steps);

@@ -88,6 +88,20 @@ JobState JobQueue::cancel(const std::string& id) {
   return state;
 }
 
+std::size_t JobQueue::abandon(const Error& error) {
+  std::vector<std::shared_ptr<Entry>> entries;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, entry] : active_) entries.push_back(entry);
+    queue_.clear();
+  }
+  for (const auto& entry : entries) {
+    entry->token.cancel(error.code());
+    finish(entry, &error, {});
+  }
+  return entries.size();
+}
+
 void JobQueue::finish(const std::shared_ptr<Entry>& entry, const Error* error, GenerationResult result) {
   if (entry->answered) return;
   entry->answered = true;

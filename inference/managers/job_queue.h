@@ -51,6 +51,10 @@ class JobQueue {
   // Cancels a queued or running job (answered at once with CANCELLED); returns its state before,
   // or throws Error(INVALID_REQUEST) when no such job is active. Call on the io thread.
   JobState cancel(const std::string& id);
+  // Answers every queued and running job with `error` at once and cancels their tokens (a
+  // running job stops at its next cancellation check); returns how many were answered. Call on
+  // the io thread (a shutdown past its grace period).
+  std::size_t abandon(const Error& error);
   // Calls `done` on the io thread once no job is queued or running.
   void when_idle(std::function<void()> done);
   // Cancels whatever is still queued and joins the compute threads (blocks; not on the io thread).

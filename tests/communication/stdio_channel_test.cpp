@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -86,6 +88,47 @@ TEST(StdioChannel, SendFromAnotherThreadIsWrittenWhole) {
     EXPECT_NO_THROW(nlohmann::json::parse(written.substr(start, nl - start)));
   }
   EXPECT_EQ(count, 200u);
+}
+
+// A host that writes requests but never reads the answers: the channel stops reading once the
+// unread output passes its cap, so memory stays bounded; reading the output lets it go on.
+TEST(StdioChannel, StopsReadingInputWhileUnreadOutputIsOverTheCap) {
+  Pipe in, out;
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  constexpr std::size_t kCap = 64 * 1024;
+  constexpr int kLines = 5000;
+  auto channel = std::make_shared<StdioChannel>(io, in.fds[0], out.fds[1], 1024, kCap);
+  std::atomic<int> handled{0};
+  std::promise<void> all_handled;
+  channel->start({[&](std::string_view) {
+                    channel->send({{"pad", std::string(1000, 'x')}});  // ~1 KB answer per line
+                    if (++handled == kLines) all_handled.set_value();
+                  },
+                  [](std::size_t) {}, [] {}});
+  std::thread loop([&] { io.run(); });
+  std::thread writer([&] {
+    const std::string line = "{\"message_type\":\"status_request\"}\n";
+    for (int i = 0; i < kLines; ++i) {
+      if (::write(in.fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) return;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Bound: the cap, one 64 KiB read's lines (~1,800 of these) and the output pipe's buffer.
+  const int before = handled.load();
+  EXPECT_LT(before, 3000) << "input kept being read while nobody read the output";
+  std::thread reader([&] { read_all(out.fds[0]); });
+  EXPECT_EQ(all_handled.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  writer.join();
+  in.close_write();
+  guard.reset();
+  io.stop();
+  loop.join();
+  channel->close();
+  channel.reset();
+  out.close_write();
+  reader.join();
+  EXPECT_EQ(handled.load(), kLines);
 }
 
 }  // namespace

@@ -239,5 +239,32 @@ TEST(JobQueue, SubmitAfterStopIsRefused) {
   }
 }
 
+TEST(JobQueue, AbandonAnswersQueuedAndRunningJobsAndStopsTheRunningOne) {
+  Loop loop;
+  JobQueue queue(loop.io, 1, 8);
+  Gate gate;
+  Outcome running, queued1, queued2;
+  loop.run([&] {
+    queue.submit(make_job("run", running, gate.work()));
+    queue.submit(make_job("q1", queued1, three_steps));
+    queue.submit(make_job("q2", queued2, three_steps));
+  });
+  gate.started.get_future().wait();
+  const auto answered = loop.run([&] {
+    return queue.abandon(Error(ErrorCode::kWorkerUnavailable, "shutting down"));
+  });
+  EXPECT_EQ(answered, 3u);
+  for (Outcome* o : {&running, &queued1, &queued2}) {
+    o->wait();
+    EXPECT_EQ(o->error, ErrorCode::kWorkerUnavailable);
+  }
+  EXPECT_TRUE(queued1.steps.empty());  // never started
+  // The running job's token is cancelled: once released it stops, and the queue goes idle.
+  std::promise<void> idle;
+  loop.run([&] { queue.when_idle([&] { idle.set_value(); }); });
+  gate.release.set_value();
+  EXPECT_EQ(idle.get_future().wait_for(5s), std::future_status::ready);
+}
+
 }  // namespace
 }  // namespace workers
