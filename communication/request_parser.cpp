@@ -146,6 +146,7 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
     g.clip_skip = static_cast<int>(*skip);
   }
   g.clip_skip_style = r.string("clip_skip_style").value_or(g.clip_skip_style);
+  g.batch_seeds = r.string("batch_seeds").value_or(g.batch_seeds);
   g.loras = parse_list<LoraSpec>(r, "loras", parse_lora);
   g.lora_scale = r.number("lora_scale").value_or(g.lora_scale);
   g.controlnets = parse_list<ControlNetSpec>(r, "controlnets", parse_controlnet);

@@ -56,6 +56,7 @@ const FlagSpec kFlags[] = {
     {"karras", nullptr, {"generate"}, "use Karras sigmas with the scheduler"},
     {"seed", "S", {"generate"}, "random seed (default: random, printed)"},
     {"batch", "N", {"generate"}, "images per prompt (default 1)"},
+    {"batch-seeds", "MODE", {"generate"}, "shared (one generator, diffusers) or per_image (seed + i, as A1111)"},
     {"init-image", "IMAGE", {"generate"}, "img2img / inpainting source image"},
     {"strength", "F", {"generate"}, "img2img strength in (0, 1] (default 0.75; inpainting 1)"},
     {"mask", "IMAGE", {"generate"}, "inpainting mask, white = repaint (needs --init-image)"},

@@ -217,6 +217,7 @@ nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
   if (o.values.count("karras")) r["scheduler_options"] = {{"use_karras_sigmas", true}};
   if (o.values.count("seed")) r["seed"] = integer(o, "seed");
   if (o.values.count("batch")) r["batch_size"] = integer(o, "batch");
+  if (o.values.count("batch-seeds")) r["batch_seeds"] = o.value("batch-seeds");
   if (o.values.count("strength")) r["strength"] = number(o, "strength");
   if (o.values.count("refiner-switch")) r["denoising_end"] = number(o, "refiner-switch");
   if (o.values.count("aesthetic-score")) r["aesthetic_score"] = number(o, "aesthetic-score");

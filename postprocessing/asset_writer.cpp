@@ -136,6 +136,12 @@ nlohmann::json AssetWriter::write(const std::vector<Image>& images, const nlohma
     meta["height"] = image.height;
     meta["format"] = options.format;
     meta["batch_index"] = i;
+    // Per-image seeds (A1111): each image was a run of one with its own seed, and says so.
+    if (const auto seeds = metadata.find("seeds"); seeds != metadata.end() && seeds->is_array() && i < seeds->size()) {
+      meta["seed"] = (*seeds)[i];
+      meta["batch_size"] = 1;
+      meta.erase("seeds");
+    }
     // PNG: A1111's parameters and ComfyUI's workflow chunks; JPEG/WEBP: parameters in EXIF.
     TextChunks text{{"parameters", a1111_parameters(meta)}};
     const auto workflow = options.format == "png" ? comfyui_prompt(meta) : std::nullopt;

@@ -89,6 +89,9 @@ void validate(const GenerationRequest& r, const RequestLimits& limits) {
     check_pair("negative_crops_coords_top_left", *r.negative_crops_coords_top_left, 0, 16384);
   }
   if (r.clip_skip) check_range("clip_skip", *r.clip_skip, 0, 10);
+  if (r.batch_seeds != "shared" && r.batch_seeds != "per_image") {
+    throw_invalid("batch_seeds", "must be \"shared\" or \"per_image\", got \"" + r.batch_seeds + "\"");
+  }
   if (r.clip_skip_style != "diffusers" && r.clip_skip_style != "a1111") {
     throw_invalid("clip_skip_style", "must be \"diffusers\" or \"a1111\", got \"" + r.clip_skip_style + "\"");
   }
@@ -151,6 +154,7 @@ nlohmann::json to_json(const GenerationRequest& r) {
   if (r.negative_crops_coords_top_left) j["negative_crops_coords_top_left"] = pair(*r.negative_crops_coords_top_left);
   if (r.clip_skip) j["clip_skip"] = *r.clip_skip;
   j["clip_skip_style"] = r.clip_skip_style;
+  j["batch_seeds"] = r.batch_seeds;
   j["loras"] = nlohmann::json::array();
   for (const auto& l : r.loras) {
     j["loras"].push_back({{"name", l.name}, {"weight", l.weight}, {"enabled", l.enabled}});

@@ -63,6 +63,9 @@ struct GenerationRequest {
   nlohmann::json scheduler_options = nlohmann::json::object();  // scheduler_config overrides
   std::optional<std::uint64_t> seed;      // absent: a random seed is chosen and reported
   int batch_size = 1;                     // num_images_per_prompt
+  // "shared": one generator seeded once draws the whole batch (diffusers, ComfyUI); "per_image":
+  // image i is its own run seeded seed + i (AUTOMATIC1111), so it reproduces alone.
+  std::string batch_seeds = "shared";
   std::string init_image;                 // img2img / inpaint source
   std::string mask_image;                 // inpaint mask (white = repaint)
   std::optional<double> strength;         // img2img / inpaint strength

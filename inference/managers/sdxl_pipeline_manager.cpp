@@ -252,25 +252,38 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
     }
     base_targets.insert(base_targets.end(), other_targets.begin(), other_targets.end());
     const auto lora_lease = lora_gate_.acquire(base_targets, [&] { context.check_cancelled(); });
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    // "per_image" (A1111): image i is a run of its own seeded seed + i, so it reproduces alone;
+    // "shared" (diffusers, ComfyUI): one generator draws the whole batch.
+    const bool per_image = request.batch_seeds == "per_image" && request.batch_size > 1;
+    const int runs = per_image ? request.batch_size : 1;
+    if (per_image) run.batch = 1;
+    std::vector<std::uint64_t> seeds;
+    std::vector<at::Tensor> images;
+    SdxlOutput output;
     const auto denoising_started = std::chrono::steady_clock::now();
-    auto output = run_sdxl(base, refiner_model ? &refiner : nullptr, *vae, run, generator, [&](int done, int total) {
-      context.check_cancelled();
-      const double spent =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - denoising_started).count();
-      // ETA from the denoising steps alone: model loading would make the first estimates wrong.
-      context.report({done, total, "denoising", {{"eta", spent / done * (total - done)}}});
-    });
+    for (int i = 0; i < runs; ++i) {
+      seeds.push_back(seed + static_cast<std::uint64_t>(i));  // wraps past 2^64 - 1, as unsigned seeds do
+      auto generator = at::make_generator<at::CPUGeneratorImpl>(seeds.back());
+      output = run_sdxl(base, refiner_model ? &refiner : nullptr, *vae, run, generator, [&](int done, int total) {
+        context.check_cancelled();
+        const int all_done = i * total + done, all = runs * total;
+        const double spent =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - denoising_started).count();
+        // ETA from the denoising steps alone: model loading would make the first estimates wrong.
+        context.report({all_done, all, "denoising", {{"eta", spent / all_done * (all - all_done)}}});
+      });
+      images.push_back(output.images);
+    }
     context.report({1, 1, "decoding"});
 
     GenerationResult result;
-    result.images = to_images(output.images);
+    result.images = to_images(at::cat(images, 0));
     result.warnings = std::move(plan.warnings);
     result.warnings.insert(result.warnings.end(), output.warnings.begin(), output.warnings.end());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    // Every image of the batch comes from the one generator seeded with `seed` (diffusers' order
-    // of draws): the seed is the batch's, and batch_size with each asset's batch_index says how to
-    // get an image again (A1111 seeds each image itself and writes seed + i; that is not true here).
+    // "shared": every image comes from the one generator seeded with `seed` (diffusers' order of
+    // draws), so the seed is the batch's and batch_size with each asset's batch_index says how to
+    // get an image again. "per_image": `seeds` holds each image's own seed.
     result.metadata = {{"seed", seed},
                        {"batch_size", request.batch_size},
                        {"steps", request.steps},
@@ -286,6 +299,10 @@ GenerationResult SdxlPipelineManager::generate(const GenerationRequest& request,
                        {"prompt", request.prompt},
                        {"negative_prompt", request.negative_prompt}};
     auto& m = result.metadata;
+    if (per_image) {
+      m["batch_seeds"] = "per_image";
+      m["seeds"] = seeds;
+    }
     if (base_model.layout == ModelLayout::kSingleFile) {
       m["model_file"] = std::filesystem::path(base_model.path).filename().string();
       m["model_hash"] = model_hash(hashes_, base_model);

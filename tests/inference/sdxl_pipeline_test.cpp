@@ -195,6 +195,35 @@ TEST(SdxlPipelineManager, ProducesEightBitImagesAndMetadata) {
   EXPECT_EQ(updates[updates.size() - 2].total, 3);
 }
 
+// A1111's batches: image i is seeded seed + i, so each reproduces alone from its own seed.
+TEST(SdxlPipelineManager, PerImageSeedsMakeEachImageOfABatchItsOwnSeedsImage) {
+  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+  CancellationToken token;
+  std::vector<ProgressUpdate> updates;
+  JobContext context(token, [&](const ProgressUpdate& u) { updates.push_back(u); });
+  GenerationRequest r = tiny_request(3);
+  r.scheduler = "Euler a";  // draws noise at every step too
+  r.batch_size = 2;
+  r.seed = 41;
+  r.batch_seeds = "per_image";
+  const auto batch = manager.generate(r, context);
+  ASSERT_EQ(batch.images.size(), 2u);
+  EXPECT_EQ(batch.metadata["seeds"], nlohmann::json({41, 42}));
+  EXPECT_EQ(updates[updates.size() - 2].step, 6);  // both runs' model calls, counted as one job
+  EXPECT_EQ(updates[updates.size() - 2].total, 6);
+  r.batch_size = 1;
+  for (std::uint64_t i = 0; i < 2; ++i) {
+    r.seed = 41 + i;
+    const auto single = manager.generate(r, context);
+    EXPECT_EQ(single.images[0].pixels, batch.images[i].pixels) << "image " << i;
+  }
+  // The shared mode's second image is not seed 42's image.
+  r.batch_size = 2;
+  r.seed = 41;
+  r.batch_seeds = "shared";
+  EXPECT_NE(manager.generate(r, context).images[1].pixels, batch.images[1].pixels);
+}
+
 TEST(SdxlPipelineManager, ComponentsOfARunningJobAreHeldAgainstEviction) {
   ModelConfig config;
   config.model_roots = {SDXL_FIXTURES_DIR};

@@ -79,5 +79,19 @@ TEST(OutputFiles, PlantedLinksAndExistingFilesAreNeverWrittenThrough) {
   }
 }
 
+TEST(OutputFiles, PerImageSeedsGoToTheirImages) {
+  Sandbox s;
+  AssetOptions options;
+  options.name = "batch";
+  options.thumbnail_side = 0;
+  const nlohmann::json meta = {{"seed", 41}, {"seeds", {41, 42}}, {"batch_size", 2}, {"steps", 3}};
+  const auto assets = AssetWriter(s.root.string()).write({solid(1), solid(2)}, meta, options);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(assets[i]["metadata"]["seed"], 41 + i);
+    EXPECT_EQ(assets[i]["metadata"]["batch_size"], 1);  // each image was a run of one
+    EXPECT_FALSE(assets[i]["metadata"].contains("seeds"));
+  }
+}
+
 }  // namespace
 }  // namespace workers
