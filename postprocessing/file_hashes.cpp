@@ -12,6 +12,16 @@
 namespace workers {
 namespace {
 
+std::string hex_of(const unsigned char* digest, unsigned int length) {
+  std::string hex;
+  char pair[3];
+  for (unsigned int i = 0; i < length; ++i) {
+    std::snprintf(pair, sizeof pair, "%02x", digest[i]);
+    hex += pair;
+  }
+  return hex;
+}
+
 namespace fs = std::filesystem;
 
 struct DigestDeleter {
@@ -34,13 +44,7 @@ std::string stream_sha256(const std::string& path, std::uint64_t offset) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_DigestFinal_ex(context.get(), digest, &length);
-  std::string hex;
-  char pair[3];
-  for (unsigned int i = 0; i < length; ++i) {
-    std::snprintf(pair, sizeof pair, "%02x", digest[i]);
-    hex += pair;
-  }
-  return hex;
+  return hex_of(digest, length);
 }
 
 std::string whole_file(const std::string& path) { return stream_sha256(path, 0); }
@@ -74,13 +78,7 @@ std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string hex;
-  char pair[3];
-  for (unsigned int i = 0; i < length; ++i) {
-    std::snprintf(pair, sizeof pair, "%02x", digest[i]);
-    hex += pair;
-  }
-  return hex;
+  return hex_of(digest, length);
 }
 
 std::string FileHashCache::file_sha256(const std::string& path) {
