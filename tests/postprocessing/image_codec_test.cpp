@@ -37,6 +37,24 @@ TEST(ImageCodec, PngCarriesTextChunksAsciiAndUnicode) {
   EXPECT_EQ(decode_image(png, 3, "image").pixels, gradient(8, 8, 3).pixels);  // still a valid PNG
 }
 
+// fuzz_image_input found this 132-byte PNG: its iTXt chunk claims more than the file holds, and
+// libpng allocated and touched 1.5 GB before failing. Text chunks never reach libpng now, and a
+// chunk past the end of the file is refused.
+TEST(ImageCodec, TruncatedTextChunkIsRefusedBeforeLibpng) {
+  const std::string png(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x40\x00\x00\x00\x40"
+      "\x08\x02\x00\x00\x00\x25\x0b\xe6\x89\x5d\x00\x00\x0d\x69\x54\x58\x74\x00\x00\x00\x40\x00\x00\x00"
+      "\x40\x08\x02\x00\x00\xe6\x00\x00\x00\x31\x00\x00\x00\x3c\x49\x44\x41\x54\x78\xda\xed\xd4\x31\x0a"
+      "\x00\x30\xcc\x49\x48\x44\x52\x00\x00\x00\x40\x00\x00\x00\x40\x08\x02\x00\x00\x00\x25\x0b\xe6\x89"
+      "\x00\x00\x00\x3c\x49\x44\x41\x54\x89\x50\x4e\x47\x0d\xf4\xff\xff\x78\xda\xed\xd4\x31\x0a\x00\x30"
+      "\x08\x04\x41\xff\xff\xe9\x4b\x2f\x81\x42\x60\x82",
+      132);
+  const auto e = testing_support::catch_error([&] { decode_image(png, 3, "init_image"); });
+  EXPECT_EQ(e.code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(e.field, "init_image");
+  EXPECT_NE(e.message.find("iTXt chunk at byte 33"), std::string::npos) << e.message;
+}
+
 TEST(ImageCodec, JpegAndWebpDecodeToTheSameSize) {
   const Image image = gradient(40, 24, 3);
   for (const char* format : {"jpeg", "webp"}) {
