@@ -62,14 +62,24 @@ DecodeResult MessageDecoder::decode_line(std::string_view line) const {
     result.error = e;
     return result;
   }
-  return decode(value);
+  return decode_checked(value);  // the line's depth was checked while parsing
 }
 
 DecodeResult MessageDecoder::decode(const nlohmann::json& value) const {
+  try {
+    check_json_depth(value);  // before anything copies it: a host may pass a value it built
+  } catch (const Error& e) {
+    DecodeResult result;
+    result.error = e;
+    return result;
+  }
+  return decode_checked(value);
+}
+
+DecodeResult MessageDecoder::decode_checked(const nlohmann::json& value) const {
   DecodeResult result;
   std::map<std::string, std::string> origin;
   try {
-    check_json_depth(value);  // before anything copies it (a host may pass a value it built)
     if (!value.is_object()) {
       throw Error(ErrorCode::kInvalidRequest, "a message must be a JSON object, got " + json_type_name(value));
     }

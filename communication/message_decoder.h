@@ -37,6 +37,8 @@ class MessageDecoder {
   DecodeResult decode(const nlohmann::json& value) const;
 
  private:
+  // decode() for a value whose depth is known to be within kMaxJsonDepth.
+  DecodeResult decode_checked(const nlohmann::json& value) const;
   Message build(const nlohmann::json& canonical, std::vector<std::string>& warnings) const;
 
   std::vector<std::shared_ptr<const compat::RequestTranslator>> translators_;

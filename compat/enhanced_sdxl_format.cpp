@@ -177,14 +177,16 @@ TranslatedMessage EnhancedSdxlFormat::translate(const nlohmann::json& message) c
       set_from[f.canonical] = origin + spelled;
       if (f.canonical[0] == '/') {
         out.set_path(f.canonical, *value, origin + spelled);
-      } else if (std::string(f.canonical) == "scheduler" && value->is_string() &&
-                 !host_scheduler(value->get<std::string>()).empty() &&
-                 host_scheduler(value->get<std::string>()) != value->get<std::string>()) {
-        const std::string sampler = host_scheduler(value->get<std::string>());
-        out.warn(origin + spelled + " \"" + value->get<std::string>() + "\" runs as \"" + sampler + "\"");
-        out.set(f.canonical, sampler, origin + spelled);
       } else {
-        out.set(f.canonical, *value, origin + spelled);
+        nlohmann::json v = *value;
+        if (std::string(f.canonical) == "scheduler" && v.is_string()) {
+          const std::string sampler = host_scheduler(v.get<std::string>());
+          if (!sampler.empty() && sampler != v.get<std::string>()) {
+            out.warn(origin + spelled + " \"" + v.get<std::string>() + "\" runs as \"" + sampler + "\"");
+            v = sampler;
+          }
+        }
+        out.set(f.canonical, std::move(v), origin + spelled);
       }
     }
   }

@@ -29,6 +29,16 @@ bool path_inside(const std::string& path_text, const std::string& root_text) {
   return true;
 }
 
+bool inside_any(const std::string& path, const std::vector<std::string>& roots,
+                const std::vector<std::string>& more) {
+  for (const auto* list : {&roots, &more}) {
+    for (const auto& root : *list) {
+      if (path_inside(path, root)) return true;
+    }
+  }
+  return false;
+}
+
 std::string resolve_input_file(const std::vector<std::string>& roots, const std::string& reference,
                                const std::string& field, const std::string& roots_setting) {
   if (reference.empty()) throw_invalid(field, "is empty");
@@ -49,9 +59,7 @@ std::string resolve_input_file(const std::vector<std::string>& roots, const std:
   for (const auto& candidate : candidates) {
     std::error_code ec;
     const auto canonical = fs::weakly_canonical(candidate, ec);
-    bool allowed = false;
-    for (const auto& root : roots) allowed = allowed || (!ec && path_inside(canonical.string(), root));
-    if (!allowed) {
+    if (ec || !inside_any(canonical.string(), roots)) {
       // Refused before looking, so answers never reveal what exists outside the roots.
       if (ref.is_absolute()) throw_invalid(field, "\"" + reference + "\" is outside the configured roots");
       continue;
@@ -63,14 +71,6 @@ std::string resolve_input_file(const std::vector<std::string>& roots, const std:
 
 void check_tree_inside(const std::string& folder, const std::vector<std::string>& roots,
                        const std::vector<std::string>& link_targets, const std::string& field) {
-  auto allowed = [&](const fs::path& p) {
-    for (const auto* list : {&roots, &link_targets}) {
-      for (const auto& root : *list) {
-        if (path_inside(p.string(), root)) return true;
-      }
-    }
-    return false;
-  };
   // Explicit stack and a visited set: a link loop or a deep tree cannot recurse or spin.
   constexpr std::size_t kMaxEntries = 100000;
   std::error_code ec;
@@ -89,7 +89,7 @@ void check_tree_inside(const std::string& folder, const std::vector<std::string>
       std::error_code resolve_ec;
       const fs::path real = fs::canonical(it->path(), resolve_ec);
       if (resolve_ec) continue;
-      if (!allowed(real)) {
+      if (!inside_any(real.string(), roots, link_targets)) {
         throw_invalid(field, it->path().string() + " is a link to " + real.string() +
                                  ", outside the configured roots (links may stay inside a root, or lead into a "
                                  "folder listed in workers.instructors.model.trusted_link_targets)");

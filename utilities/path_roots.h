@@ -12,6 +12,9 @@ namespace workers {
 std::vector<std::string> canonical_roots(const std::vector<std::string>& roots);
 // `path` is `root` or below it (both canonical).
 bool path_inside(const std::string& path, const std::string& root);
+// `path` is inside one of `roots` or of `more` (all canonical).
+bool inside_any(const std::string& path, const std::vector<std::string>& roots,
+                const std::vector<std::string>& more = {});
 // An existing regular file named by `reference` inside one of `roots` (canonical). Throws
 // Error(INVALID_REQUEST, field): no roots configured (`roots_setting` names the setting), `..`,
 // a path outside the roots, or no such file.

@@ -80,9 +80,7 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
     // Refused before looking, so answers never reveal what exists outside the roots.
     std::error_code ec;
     const auto normal = fs::weakly_canonical(ref, ec);
-    bool allowed = false;
-    for (const auto& root : roots_) allowed = allowed || inside(ec ? ref.lexically_normal() : normal, root);
-    if (!allowed) throw_invalid(field, "\"" + reference + "\" is outside the configured " + kind_.what + " roots");
+    if (!inside_any((ec ? ref.lexically_normal() : normal).string(), roots_)) throw_invalid(field, "\"" + reference + "\" is outside the configured " + kind_.what + " roots");
     candidates.push_back(ref);
   } else {
     for (const auto& part : ref) {
@@ -100,11 +98,7 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
       std::error_code ec;
       const auto canonical = fs::canonical(candidate, ec);
       if (ec) continue;
-      bool allowed = false;
-      for (const auto* list : {&roots_, &link_targets_}) {
-        for (const auto& root : *list) allowed = allowed || inside(canonical, root);
-      }
-      if (!allowed) {
+      if (!inside_any(canonical.string(), roots_, link_targets_)) {
         throw_invalid(field, "\"" + reference + "\" resolves to " + canonical.string() +
                                  ", outside the configured " + kind_.what + " roots");
       }
