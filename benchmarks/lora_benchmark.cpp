@@ -10,7 +10,8 @@
 #include <benchmark/benchmark.h>
 
 #include "inference/workers/lora_merge.h"
-#include "models/managers/torch_model_manager.h"
+#include "models/managers/torch_model_managers.h"
+#include "models/nn/sdxl_text_encoders.h"
 
 namespace workers {
 namespace {
@@ -39,16 +40,17 @@ void BM_Lora_SwitchTinyKohyaToPeft(benchmark::State& state) {
   ModelConfig config;
   config.model_roots = {SDXL_FIXTURES_DIR};
   config.lora_roots = {std::string(SDXL_FIXTURES_DIR) + "/loras"};
-  TorchModelManager models(config, "cpu", "float32", SDXL_DATA_DIR);
-  const auto handle = models.open("tiny-sdxl", "model");
-  auto unet = models.unet(handle);
-  auto encoders = models.text_encoders(handle);
+  const auto models =
+      make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+  const auto handle = models.loader->open("tiny-sdxl", "model");
+  auto unet = models.unet->unet(handle);
+  auto encoders = models.text_encoders->text_encoders(handle);
   const AdaptableModules modules{{"unet", unet->ptr().get()},
                                  {"text_encoder", encoders->text_encoder.ptr().get()},
                                  {"text_encoder_2", encoders->text_encoder_2.ptr().get()}};
   const auto index = lora_target_index(modules);
   const auto plan = [&](const std::string& name, double weight) {
-    return plan_lora_stack({{models.loras().adapter(name, "loras[0]"), weight, "loras[0]", name}}, index);
+    return plan_lora_stack({{models.loras->adapter(name, "loras[0]"), weight, "loras[0]", name}}, index);
   };
   switch_between(state, plan("tiny_lora_kohya", 0.8), plan("tiny_lora_peft", 0.5), modules);
 }

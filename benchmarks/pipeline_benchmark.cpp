@@ -8,35 +8,36 @@
 
 #include "inference/workers/latents.h"
 #include "inference/workers/sdxl_pipeline.h"
-#include "models/managers/torch_model_manager.h"
+#include "models/managers/torch_model_managers.h"
+#include "models/nn/sdxl_text_encoders.h"
 #include "schedulers/managers/scheduler_factory.h"
 
 namespace workers {
 namespace {
 
-TorchModelManager& models() {
-  static TorchModelManager manager = [] {
+const TorchModelManagers& models() {
+  static const TorchModelManagers managers = [] {
     ModelConfig config;
     config.model_roots = {SDXL_FIXTURES_DIR};
-    return TorchModelManager(config, "cpu", "float32", SDXL_DATA_DIR);
+    return make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
   }();
-  return manager;
+  return managers;
 }
 
 void BM_Pipeline_TinyText2Img(benchmark::State& state) {
   c10::InferenceMode guard;
-  const auto handle = models().open("tiny-sdxl", "model");
-  auto vae = models().vae(handle);
+  const auto handle = models().loader->open("tiny-sdxl", "model");
+  auto vae = models().vae->vae(handle);
   SdxlStage stage;
-  stage.unet = *models().unet(handle);
-  stage.encoders = *models().text_encoders(handle);
+  stage.unet = *models().unet->unet(handle);
+  stage.encoders = *models().text_encoders->text_encoders(handle);
   SdxlRun run;
   run.prompts = {"a photo of an astronaut riding a horse on mars", std::nullopt, "blurry", std::nullopt};
   run.width = run.height = 64;
   run.steps = state.range(0);
   run.micro = micro_conditioning(GenerationRequest{}, 64, 64);
   for (auto _ : state) {
-    stage.scheduler = SchedulerFactory().create("EulerDiscreteScheduler", models().scheduler_config(handle));
+    stage.scheduler = SchedulerFactory().create("EulerDiscreteScheduler", models().loader->scheduler_config(handle));
     auto generator = at::make_generator<at::CPUGeneratorImpl>(42);
     benchmark::DoNotOptimize(run_sdxl(stage, nullptr, *vae, run, generator, nullptr).images);
   }
@@ -47,7 +48,7 @@ BENCHMARK(BM_Pipeline_TinyText2Img)->Arg(20)->Unit(benchmark::kMillisecond);
 void BM_Pipeline_StepOverheadOutsideUnet(benchmark::State& state) {
   c10::InferenceMode guard;
   auto scheduler = SchedulerFactory().create(state.range(0) ? "EulerAncestralDiscreteScheduler" : "EulerDiscreteScheduler",
-                                             models().scheduler_config(models().open("tiny-sdxl", "model")));
+                                             models().loader->scheduler_config(models().loader->open("tiny-sdxl", "model")));
   auto generator = at::make_generator<at::CPUGeneratorImpl>(42);
   auto latents = torch::randn({1, 4, 128, 128});
   const auto unet_output = torch::randn({2, 4, 128, 128});  // stands in for the UNet

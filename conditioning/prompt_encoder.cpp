@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "conditioning/clip_skip.h"
 #include "conditioning/prompt_chunks.h"
 #include "utilities/error.h"
 
@@ -63,7 +62,11 @@ EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const PromptText
     throw Error(ErrorCode::kInternalError, "SDXL conditioning needs text_encoder_2 and tokenizer_2");
   }
   EncodedPrompts result;
-  const int hidden_index = clip_hidden_state_index(options.clip_skip, options.clip_skip_style);
+  const int hidden_index = options.hidden_state_index;
+  // Counted from the end (clip_skip.h never yields 0 or more); anything else would index past it.
+  if (hidden_index >= 0) {
+    throw Error(ErrorCode::kInternalError, "hidden_state_index must be negative, got " + std::to_string(hidden_index));
+  }
   const bool zero_negative = !texts.negative && options.force_zeros_for_empty_prompt;
   const std::string negative = texts.negative.value_or("");
 

@@ -13,10 +13,11 @@
 namespace workers {
 
 struct PromptOptions {
-  std::optional<int> clip_skip;                // see conditioning/clip_skip.h
-  std::string clip_skip_style = "diffusers";   // or "a1111"
-  bool force_zeros_for_empty_prompt = true;    // model_index.json's flag
-  bool emphasis = true;                        // parse (text:1.2) / [text] / BREAK
+  // Negative index into the CLIP hidden states, as the conditioning manager decided it from the
+  // request's clip_skip (conditioning/clip_skip.h); -2 = penultimate, SDXL's default.
+  int hidden_state_index = -2;
+  bool force_zeros_for_empty_prompt = true;  // model_index.json's flag
+  bool emphasis = true;                      // parse (text:1.2) / [text] / BREAK
 };
 
 struct PromptEmbeddings {
@@ -42,7 +43,8 @@ struct PromptTexts {
 
 // `negative`: nullopt = no negative prompt (zeros when force_zeros_for_empty_prompt, as
 // diffusers' SDXL pipelines). Positive and negative get the same chunk count (the shorter is
-// padded with empty-prompt chunks). Errors: INVALID_PROMPT (weights), INVALID_REQUEST (clip_skip).
+// padded with empty-prompt chunks). Errors: INVALID_PROMPT (weights), INVALID_REQUEST (field
+// clip_skip: hidden_state_index deeper than the encoder).
 EncodedPrompts encode_prompts(const SdxlTextEncoders& encoders, const PromptTexts& texts,
                               const PromptOptions& options = {});
 // The same prompt for both encoders.

@@ -1,15 +1,19 @@
 #include "instructors/conditioning_instructor.h"
 
-#include "conditioning/clip_skip.h"
+#include <stdexcept>
+#include <utility>
 
 namespace workers {
 
-int ConditioningInstructor::check(const GenerationRequest& request) const {
-  return clip_hidden_state_index(request.clip_skip, request.clip_skip_style);
+ConditioningInstructor::ConditioningInstructor(std::shared_ptr<ConditioningManager> manager)
+    : manager_(std::move(manager)) {
+  if (!manager_) throw std::invalid_argument("ConditioningInstructor needs a ConditioningManager");
 }
 
-nlohmann::json ConditioningInstructor::status() const {
-  return {{"clip_skip_styles", {"diffusers", "a1111"}}};
+ConditioningDecision ConditioningInstructor::check(const GenerationRequest& request) const {
+  return manager_->decide(request);
 }
+
+nlohmann::json ConditioningInstructor::status() const { return manager_->status(); }
 
 }  // namespace workers

@@ -1,18 +1,27 @@
-// ConditioningInstructor: prompt-side checks and choices made before a job is queued (clip skip
-// convention); tokenizer and text-encoder managers join it with the conditioning work.
+// ConditioningInstructor: the conditioning checks and choices made before a job is queued (clip
+// skip index, ControlNet preprocessors), decided by its ConditioningManager.
 #pragma once
+
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "conditioning/managers/conditioning_manager.h"
 #include "utilities/generation_request.h"
 
 namespace workers {
 
 class ConditioningInstructor {
  public:
-  // Throws Error(INVALID_REQUEST) naming the field. Returns the CLIP hidden-state index to use.
-  int check(const GenerationRequest& request) const;
+  // Throws std::invalid_argument when `manager` is null: the instructor has nothing to decide with.
+  explicit ConditioningInstructor(std::shared_ptr<ConditioningManager> manager);
+
+  // Throws Error(INVALID_REQUEST) naming the field. The job carries what it returns.
+  ConditioningDecision check(const GenerationRequest& request) const;
   nlohmann::json status() const;
+
+ private:
+  std::shared_ptr<ConditioningManager> manager_;
 };
 
 }  // namespace workers

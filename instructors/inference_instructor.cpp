@@ -2,15 +2,19 @@
 
 namespace workers {
 
-InferenceInstructor::InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<JobQueue> queue,
-                                         MainInterfaceConfig config, OutputStage outputs)
+InferenceInstructor::InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<BatchManager> batch,
+                                         std::shared_ptr<JobQueue> queue, MainInterfaceConfig config, ModelStage models,
+                                         OutputStage outputs)
     : pipeline_(std::move(pipeline)),
+      batch_(std::move(batch)),
       queue_(std::move(queue)),
       config_(config),
+      models_(std::move(models)),
       outputs_(std::move(outputs)),
       seeds_(std::random_device{}()) {}
 
-void InferenceInstructor::submit(GenerationRequest request, JobCallbacks callbacks) {
+void InferenceInstructor::submit(JobPlan plan, JobCallbacks callbacks) {
+  GenerationRequest& request = plan.request;
   if (!pipeline_) {
     throw Error(ErrorCode::kWorkerUnavailable,
                 "image generation is not built into this version yet (no SDXL pipeline); "
@@ -19,6 +23,7 @@ void InferenceInstructor::submit(GenerationRequest request, JobCallbacks callbac
   // diffusers seeds torch.Generator with 64-bit values; keep within 2^63 so every host language
   // can hold the reported seed as a signed integer.
   if (!request.seed) request.seed = seeds_() >> 1;
+  plan.chunks = batch_->split(request);
 
   Job job;
   job.id = request.request_id;
@@ -31,10 +36,12 @@ void InferenceInstructor::submit(GenerationRequest request, JobCallbacks callbac
     if (!result.data.contains("seed")) result.data["seed"] = seed;
     done(std::move(result));
   };
-  job.work = [pipeline = pipeline_, outputs = outputs_, request = std::move(request)](const JobContext& context) {
-    auto result = pipeline->generate(request, context);
+  job.work = [pipeline = pipeline_, models = models_, outputs = outputs_,
+              plan = std::move(plan)](const JobContext& context) mutable {
+    models(plan);
+    auto result = pipeline->generate(plan, context);
     context.check_cancelled();  // a job cancelled during its last step writes nothing
-    if (outputs) outputs(request, result);
+    outputs(plan, result);
     return result;
   };
   queue_->submit(std::move(job));

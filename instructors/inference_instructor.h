@@ -1,5 +1,6 @@
-// InferenceInstructor: accepts validated generation requests into the JobQueue (priority,
-// timeout, cancellation) and runs them through the PipelineManager on a compute thread.
+// InferenceInstructor: owns the PipelineManager, the BatchManager and the JobQueue. Accepts planned
+// jobs (priority, timeout, cancellation), decides the seed and the batch's chunks, and on a compute
+// thread has the job's models resolved, runs the pipeline, then the output stages.
 // Without a PipelineManager it refuses with WORKER_UNAVAILABLE: no placeholder images.
 #pragma once
 
@@ -7,6 +8,8 @@
 #include <memory>
 #include <random>
 
+#include "inference/managers/batch_manager.h"
+#include "inference/managers/job_plan.h"
 #include "inference/managers/job_queue.h"
 #include "inference/managers/pipeline_manager.h"
 #include "utilities/config.h"
@@ -19,19 +22,23 @@ struct JobCallbacks {
   std::function<void(const Error&)> on_failed;
 };
 
-// Runs on the compute thread after a successful generation: turns result.images into
-// data.assets (the PostprocessingInstructor's finish).
-using OutputStage = std::function<void(const GenerationRequest&, GenerationResult&)>;
+// Runs on the compute thread when the job starts: fills plan.models (the ModelInstructor's resolve).
+using ModelStage = std::function<void(JobPlan&)>;
+// Runs on the compute thread after a successful generation: the job's postprocessing stages turn
+// result.images into data.assets (the PostprocessingInstructor's finish).
+using OutputStage = std::function<void(const JobPlan&, GenerationResult&)>;
 
 class InferenceInstructor {
  public:
   // `pipeline` may be null while no generation pipeline is built into this binary.
-  InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<JobQueue> queue,
-                      MainInterfaceConfig config, OutputStage outputs = nullptr);
+  InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<BatchManager> batch,
+                      std::shared_ptr<JobQueue> queue, MainInterfaceConfig config, ModelStage models,
+                      OutputStage outputs);
 
   // Queues the job (call on the io thread). A request without a seed gets a random one, reported
-  // in the response's data.seed. Throws Error (WORKER_UNAVAILABLE, QUEUE_FULL, INVALID_REQUEST).
-  void submit(GenerationRequest request, JobCallbacks callbacks);
+  // in the response's data.seed; the batch's chunks are decided here. Throws Error
+  // (WORKER_UNAVAILABLE, QUEUE_FULL, INVALID_REQUEST).
+  void submit(JobPlan plan, JobCallbacks callbacks);
   // Queues other blocking work (model loads) on the compute threads, with the configured
   // task_timeout; `work` returns the response's data or throws Error.
   void submit_task(const std::string& request_id, std::function<nlohmann::json()> work, JobCallbacks callbacks);
@@ -43,8 +50,10 @@ class InferenceInstructor {
 
  private:
   std::shared_ptr<PipelineManager> pipeline_;
+  std::shared_ptr<BatchManager> batch_;
   std::shared_ptr<JobQueue> queue_;
   MainInterfaceConfig config_;
+  ModelStage models_;
   OutputStage outputs_;
   std::mt19937_64 seeds_;
 };

@@ -5,10 +5,11 @@ namespace workers {
 SchedulerInstructor::SchedulerInstructor(std::shared_ptr<const SchedulerCatalog> catalog, SchedulerConfig config)
     : catalog_(std::move(catalog)), config_(std::move(config)) {}
 
-std::optional<SchedulerChoice> SchedulerInstructor::resolve(const GenerationRequest& request) const {
-  const std::string& name = request.scheduler.empty() ? config_.default_scheduler : request.scheduler;
-  if (name.empty()) return std::nullopt;
-  return catalog_->resolve(name);
+SchedulerDecision SchedulerInstructor::resolve(const GenerationRequest& request) const {
+  SchedulerDecision decision;
+  decision.label = request.scheduler.empty() ? config_.default_scheduler : request.scheduler;
+  if (!decision.label.empty()) decision.choice = catalog_->resolve(decision.label);
+  return decision;
 }
 
 nlohmann::json SchedulerInstructor::status() const {

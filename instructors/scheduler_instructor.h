@@ -1,10 +1,12 @@
-// SchedulerInstructor: resolves the scheduler a request names (or the configured default) through
-// the SchedulerCatalog, so unknown names fail before a job is queued.
+// SchedulerInstructor: owns the SchedulerCatalog; decides a job's scheduler: the name a request
+// gives (or the configured default) resolved once, so unknown names fail before a job is queued and
+// the pipeline builds exactly this choice.
 #pragma once
 
 #include <memory>
 #include <optional>
 
+#include "inference/managers/job_plan.h"
 #include "schedulers/managers/scheduler_catalog.h"
 #include "utilities/config.h"
 #include "utilities/generation_request.h"
@@ -15,8 +17,8 @@ class SchedulerInstructor {
  public:
   SchedulerInstructor(std::shared_ptr<const SchedulerCatalog> catalog, SchedulerConfig config);
 
-  // nullopt: use the model's own scheduler_config.json. Throws Error(INVALID_REQUEST, "scheduler").
-  std::optional<SchedulerChoice> resolve(const GenerationRequest& request) const;
+  // No choice: the model's own scheduler_config.json. Throws Error(INVALID_REQUEST, "scheduler").
+  SchedulerDecision resolve(const GenerationRequest& request) const;
   nlohmann::json status() const;
 
  private:

@@ -1,9 +1,12 @@
 #include "interface/composition.h"
 
+#include "communication/stdio_channel.h"
 #include "compat/request_translator.h"
 #include "devices/torch_device_manager.h"
 #include "inference/managers/sdxl_managers.h"
+#include "postprocessing/managers/postprocessing_manager.h"
 #include "schedulers/managers/scheduler_name_table.h"
+#include "utilities/error.h"
 
 namespace workers {
 
@@ -21,27 +24,45 @@ Managers production_managers(const WorkersConfig& config) {
       if (selection.device == "cuda:" + std::to_string(gpu.index)) sized.model.cache_bytes = gpu.total_memory / 10 * 8;
     }
   }
-  auto sdxl = make_sdxl_managers(sized, selection.device, selection.dtype, m.schedulers);
-  m.model = sdxl.model;
+  auto sdxl = make_sdxl_managers(sized, selection.device, selection.dtype);
+  m.models = sdxl.models;
+  m.memory = sdxl.memory;
+  m.conditioning = sdxl.conditioning;
   m.pipeline = sdxl.pipeline;
+  m.batch = std::make_shared<ChunkingBatchManager>(config.main_interface.max_batch_chunk);
+  m.stages = default_stage_registry();
+  m.channel = production_channel();
   return m;
 }
 
+ChannelFactory production_channel() {
+  return [](boost::asio::io_context& io, int input_fd, int output_fd, const CommunicationConfig& config) {
+    return std::make_shared<StdioChannel>(io, input_fd, output_fd, config.max_line_bytes,
+                                          config.max_pending_output_bytes);
+  };
+}
+
 Instructors compose_instructors(const WorkersConfig& config, boost::asio::io_context& io, Managers managers) {
+  if (!managers.device || !managers.conditioning || !managers.batch || !managers.schedulers || !managers.stages) {
+    throw Error(ErrorCode::kConfigError,
+                "the managers factory must provide the device, conditioning, batch, scheduler and stage managers");
+  }
   Instructors i;
   i.device = std::make_shared<DeviceInstructor>(managers.device, config.device);
   auto decoder = std::make_shared<MessageDecoder>(compat::default_translators(), config.main_interface.limits,
                                                   config.model.default_model);
   i.communication = std::make_shared<CommunicationInstructor>(decoder, config.communication);
-  i.model = std::make_shared<ModelInstructor>(managers.model, config.model);
-  i.conditioning = std::make_shared<ConditioningInstructor>();
+  i.model = std::make_shared<ModelInstructor>(managers.models, managers.memory, config.model);
+  i.conditioning = std::make_shared<ConditioningInstructor>(managers.conditioning);
   auto queue = std::make_shared<JobQueue>(io, config.main_interface.max_concurrent_tasks,
                                           config.main_interface.queue_capacity);
-  i.postprocessing = std::make_shared<PostprocessingInstructor>(config.postprocessing);
+  i.postprocessing = std::make_shared<PostprocessingInstructor>(
+      std::make_shared<StagedPostprocessingManager>(*managers.stages, config.postprocessing), config.postprocessing);
   i.inference = std::make_shared<InferenceInstructor>(
-      managers.pipeline, queue, config.main_interface,
-      [post = i.postprocessing](const GenerationRequest& request, GenerationResult& result) {
-        post->finish(request, result);
+      managers.pipeline, managers.batch, queue, config.main_interface,
+      [model = i.model](JobPlan& plan) { model->resolve(plan); },
+      [post = i.postprocessing](const JobPlan& plan, GenerationResult& result) {
+        post->finish(plan.stages, plan.request, result);
       });
   i.scheduler = std::make_shared<SchedulerInstructor>(managers.schedulers, config.scheduler);
   return i;

@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "compat/adapter_shorthand.h"
+#include "conditioning/workers/input_images.h"
 #include "interface/workers_interface.h"
-#include "postprocessing/image_codec.h"
 #include "utilities/error.h"
 
 namespace workers {

@@ -11,7 +11,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "communication/stdio_channel.h"
 #include "interface/composition.h"
 #include "utilities/logging.h"
 
@@ -27,6 +26,9 @@ double seconds_since(Clock::time_point start) {
 struct WorkersInterface::Impl {
   WorkersConfig config;
   ManagersFactory factory;
+  // serve()'s transport, kept from the managers the factory returned (compose_instructors
+  // consumes them; the channel is built per serve() call, over its descriptors).
+  ChannelFactory channel_factory;
   boost::asio::io_context io;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   std::thread loop;
@@ -60,7 +62,9 @@ const WorkersConfig& WorkersInterface::config() const { return impl_->config; }
 void WorkersInterface::initialize() {
   if (impl_->initialized) return;
   for (const auto& warning : impl_->config.warnings) get_logger()->warn("config: {}", warning);
-  impl_->instructors = compose_instructors(impl_->config, impl_->io, impl_->factory(impl_->config));
+  Managers managers = impl_->factory(impl_->config);
+  impl_->channel_factory = managers.channel;
+  impl_->instructors = compose_instructors(impl_->config, impl_->io, std::move(managers));
   impl_->instructors.device->initialize();
   impl_->instructors.postprocessing->initialize();
   impl_->work.emplace(impl_->io.get_executor());
@@ -116,9 +120,10 @@ void WorkersInterface::shutdown() {
 int WorkersInterface::serve(int input_fd, int output_fd) {
   initialize();
   Impl& impl = *impl_;
-  auto channel = std::make_shared<StdioChannel>(impl.io, input_fd, output_fd,
-                                                impl.config.communication.max_line_bytes,
-                                                impl.config.communication.max_pending_output_bytes);
+  if (!impl.channel_factory) {
+    throw Error(ErrorCode::kConfigError, "serve() needs a channel: the managers factory set none");
+  }
+  std::shared_ptr<Channel> channel = impl.channel_factory(impl.io, input_fd, output_fd, impl.config.communication);
   std::promise<int> exit_code;
   bool finishing = false;  // loop thread only
   auto send = [channel](const nlohmann::json& message) { channel->send(message); };
@@ -222,7 +227,7 @@ void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta,
       instructors.inference->submit_task(
           message.request_id,
           [model = instructors.model, reference = message.model, load] {
-            return load ? model->load(reference) : model->unload(reference);
+            return load ? model->load_response(reference) : model->unload_response(reference);
           },
           final_callbacks(meta, start, on_event));
       return;
@@ -242,16 +247,20 @@ void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta,
       break;
   }
   if (closing) throw Error(ErrorCode::kWorkerUnavailable, "the worker is shutting down; request refused");
-  const GenerationRequest& request = *message.generation;
-  instructors.conditioning->check(request);
-  instructors.scheduler->resolve(request);
+  // Each instructor decides once; the job carries the decisions down (models are resolved when
+  // the job starts: that reads the model folders, off the loop).
+  JobPlan plan;
+  plan.request = *message.generation;
+  plan.conditioning = instructors.conditioning->check(plan.request);
+  plan.scheduler = instructors.scheduler->resolve(plan.request);
+  plan.stages = instructors.postprocessing->stages(plan.request);
   const std::string id = message.request_id;
   JobCallbacks callbacks = final_callbacks(meta, start, on_event);
   callbacks.on_progress = [this, id, start, on_event](const ProgressUpdate& update) {
     auto event = instructors.communication->progress(id, update, seconds_since(start));
     if (!event.is_null()) on_event(event);
   };
-  instructors.inference->submit(request, std::move(callbacks));
+  instructors.inference->submit(std::move(plan), std::move(callbacks));
 }
 
 JobCallbacks WorkersInterface::Impl::final_callbacks(ResponseMeta meta, Clock::time_point start,

@@ -157,11 +157,6 @@ nlohmann::json AssetWriter::write(const std::vector<Image>& images, const nlohma
       asset["path"] = write_new_file(root, file_stem, "." + extension(options.format), bytes).string();
     }
     if (options.return_base64) asset["base64"] = base64_encode(bytes);
-    if (options.thumbnail_side > 0) {
-      asset["thumbnail"] = {{"format", "webp"},
-                            {"base64", base64_encode(encode_image(thumbnail(image, options.thumbnail_side), "webp",
-                                                                  {}, 80))}};
-    }
     asset["metadata"] = std::move(meta);
     assets.push_back(std::move(asset));
   }

@@ -1,7 +1,7 @@
 // AssetWriter: turns generated images into the response's `data.assets` entries: each image encoded
 // (PNG with A1111's `parameters` and ComfyUI's `prompt` text chunks, JPEG or WEBP with the
 // parameters in EXIF UserComment) and written under the output root, or
-// returned base64-encoded, with a 256 px WEBP thumbnail and its metadata.
+// returned base64-encoded, with its metadata. Thumbnails are a stage of their own (ThumbnailStage).
 #pragma once
 
 #include <string>
@@ -21,7 +21,6 @@ struct AssetOptions {
   std::string format = "png";  // png, jpeg, webp
   bool write_file = true;
   bool return_base64 = false;
-  int thumbnail_side = 256;
 };
 
 class AssetWriter {

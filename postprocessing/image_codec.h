@@ -1,6 +1,6 @@
-// Image files in and out, with OpenCV: reading init images and masks (any format OpenCV reads, to
-// RGB or gray), Lanczos resizing, PNG/JPEG/WEBP encoding with PNG text chunks (A1111's
-// `parameters`, ComfyUI's `prompt`) or, for JPEG and WEBP, EXIF UserComment, thumbnails and base64.
+// Image files out, with OpenCV: PNG/JPEG/WEBP encoding with PNG text chunks (A1111's `parameters`,
+// ComfyUI's `prompt`) or, for JPEG and WEBP, EXIF UserComment, thumbnails and base64. (Input images
+// are read by conditioning/workers/input_images.h.)
 #pragma once
 
 #include <optional>
@@ -13,14 +13,6 @@
 
 namespace workers {
 
-// channels 3: RGB (alpha dropped, gray expanded); 1: gray (ITU-R 601 luma, as PIL's convert("L")).
-// PNG, JPEG, WEBP and BMP only (recognised by their signature), at most 64 megapixels; files at
-// most 256 MiB. Throws Error(INVALID_REQUEST, field) when the file cannot be read or decoded.
-Image read_image_file(const std::string& path, int channels, const std::string& field);
-Image decode_image(std::string_view bytes, int channels, const std::string& field);
-
-// Lanczos resampling (PIL's default in diffusers' image processor) to exactly width × height.
-Image resize_image(const Image& image, int width, int height);
 // Shrinks (area averaging) so the longer side is at most `max_side`; smaller images are kept.
 Image thumbnail(const Image& image, int max_side);
 

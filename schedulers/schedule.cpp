@@ -207,6 +207,15 @@ at::Tensor draw_noise(const at::Tensor& like, at::Generator* generator) {
 
 namespace workers {
 
+at::Tensor Scheduler::step_noise(const at::Tensor& sample, at::Generator* generator) const {
+  if (noise_window_.total == 0 || noise_window_.total == sample.size(0)) return schedule::draw_noise(sample, generator);
+  auto sizes = sample.sizes().vec();
+  sizes[0] = noise_window_.total;
+  return schedule::draw_noise(at::empty(sizes, sample.options().device(torch::kCPU)), generator)
+      .narrow(0, noise_window_.offset, sample.size(0))
+      .to(sample.device());
+}
+
 std::int64_t Scheduler::index_for_timestep(double timestep) const {
   std::vector<std::int64_t> matches;
   auto values = timesteps_.to(torch::kFloat64).contiguous();

@@ -16,6 +16,13 @@ struct StepResult {
   at::Tensor pred_original_sample;  // undefined where the family does not define it
 };
 
+// Which images of a larger batch a run holds: stochastic steps draw noise for `total` images and
+// keep [offset, offset + batch), so a batch run in chunks draws what one run would.
+struct NoiseWindow {
+  std::int64_t offset = 0;
+  std::int64_t total = 0;  // 0: the sample's own batch
+};
+
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
@@ -41,8 +48,12 @@ class Scheduler {
   void set_begin_index(std::int64_t index) { begin_index_ = index; }
   std::int64_t step_index() const { return step_index_; }
   std::int64_t num_train_timesteps() const { return train_timesteps_; }
+  void set_noise_window(NoiseWindow window) { noise_window_ = window; }
 
  protected:
+  // randn like `sample` from `generator` (CPU, moved to the sample's device), drawn through the
+  // noise window: every stochastic step draws here.
+  at::Tensor step_noise(const at::Tensor& sample, at::Generator* generator) const;
   std::int64_t first_step_index() const { return begin_index_ < 0 ? 0 : begin_index_; }
   // diffusers' index_for_timestep: the second match when a timestep repeats, the last index
   // when it is absent.
@@ -53,6 +64,7 @@ class Scheduler {
   std::int64_t train_timesteps_ = 1000;  // the config's num_train_timesteps
   std::int64_t begin_index_ = -1;  // -1: not set (diffusers' None)
   std::int64_t step_index_ = 0;
+  NoiseWindow noise_window_;
 };
 
 }  // namespace workers

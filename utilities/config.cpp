@@ -1,5 +1,6 @@
 #include "utilities/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -39,6 +40,7 @@ const EnvOverride kOverrides[] = {
     {"SDXL_WORKERS_MAX_PENDING_OUTPUT_BYTES", "/workers/instructors/communication/max_pending_output_bytes",
      EnvKind::kInteger},
     {"SDXL_WORKERS_OUTPUT_ROOT", "/workers/instructors/postprocessing/output_root", EnvKind::kString},
+    {"SDXL_WORKERS_POSTPROCESSING_STAGES", "/workers/instructors/postprocessing/stages", EnvKind::kList},
     {"SDXL_WORKERS_LOG_LEVEL", "/logging/level", EnvKind::kString},
     {"SDXL_WORKERS_LOG_FILE", "/logging/file", EnvKind::kString},
 };
@@ -120,6 +122,20 @@ void parse_limits(FieldReader& r, RequestLimits& l) {
   }
 }
 
+// Which names exist is the StageRegistry's to say (the manager checks them); here: a non-empty
+// list without repeats, since a stage listed twice would run twice (two files per image).
+std::vector<std::string> stage_list(FieldReader& r, std::vector<std::string> fallback) {
+  auto stages = strings(r, "stages", std::move(fallback));
+  if (stages.empty()) {
+    r.fail("stages", "must name at least one stage (default: [\"encode\", \"thumbnail\"])");
+  }
+  for (auto it = stages.begin(); it != stages.end(); ++it) {
+    if (it->empty()) r.fail("stages", "must not contain an empty stage name");
+    if (std::find(stages.begin(), it, *it) != it) r.fail("stages", "lists \"" + *it + "\" twice");
+  }
+  return stages;
+}
+
 void parse_device(FieldReader& r, DeviceConfig& d) {
   if (auto device = r.string("device")) d.device = *device;  // checked by the device policy
   d.dtype = one_of(r, "dtype", d.dtype, {"auto", "float32", "float16", "bfloat16"});
@@ -164,6 +180,7 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   }
   c.main_interface.queue_capacity =
       bounded_int<std::size_t>(main, "queue_capacity", c.main_interface.queue_capacity, 1, 100000);
+  c.main_interface.max_batch_chunk = bounded_int(main, "max_batch_chunk", c.main_interface.max_batch_chunk, 0, 1024);
   if (auto g = main.number("shutdown_grace_seconds")) {
     if (!(*g >= 0 && *g <= 86400)) main.fail("shutdown_grace_seconds", "must be between 0 and 86400 seconds");
     c.main_interface.shutdown_grace_seconds = *g;
@@ -205,6 +222,7 @@ WorkersConfig parse_config(const nlohmann::json& document) {
     if (o->empty()) post.fail("output_root", "must not be empty");
     c.postprocessing.output_root = *o;
   }
+  c.postprocessing.stages = stage_list(post, c.postprocessing.stages);
   FieldReader logging = section(root, "logging");
   c.logging.level = one_of(logging, "level", c.logging.level,
                            {"trace", "debug", "info", "warn", "error", "critical", "off"});
@@ -250,6 +268,7 @@ nlohmann::json to_json(const WorkersConfig& c) {
          {{"max_concurrent_tasks", c.main_interface.max_concurrent_tasks},
           {"task_timeout", c.main_interface.task_timeout},
           {"queue_capacity", c.main_interface.queue_capacity},
+          {"max_batch_chunk", c.main_interface.max_batch_chunk},
           {"shutdown_grace_seconds", c.main_interface.shutdown_grace_seconds},
           {"limits",
            {{"min_size", l.min_size}, {"max_size", l.max_size}, {"max_steps", l.max_steps},
@@ -269,7 +288,8 @@ nlohmann::json to_json(const WorkersConfig& c) {
           {"conditioning", {{"image_roots", c.conditioning.image_roots}}},
           {"inference", nlohmann::json::object()},
           {"scheduler", {{"default", c.scheduler.default_scheduler}}},
-          {"postprocessing", {{"output_root", c.postprocessing.output_root}}}}}}},
+          {"postprocessing",
+           {{"output_root", c.postprocessing.output_root}, {"stages", c.postprocessing.stages}}}}}}},
       {"logging", {{"level", c.logging.level}, {"file", c.logging.file}}}};
 }
 

@@ -59,12 +59,18 @@ struct SchedulerConfig {
 
 struct PostprocessingConfig {
   std::string output_root = "outputs";
+  // The postprocessing stages every job runs, in order (names from the StageRegistry; checked
+  // when the manager is built, since the registry is not known here).
+  std::vector<std::string> stages = {"encode", "thumbnail"};
 };
 
 struct MainInterfaceConfig {
   int max_concurrent_tasks = 1;
   double task_timeout = 600.0;     // seconds; a request's own `timeout` overrides it
   std::size_t queue_capacity = 64; // queued jobs beyond this are refused with QUEUE_FULL
+  // Images per denoising run: a larger batch runs in chunks of this many, with exactly the images
+  // one run would give (the batch manager's split). 0: the whole batch in one run.
+  int max_batch_chunk = 0;
   // After SIGTERM/SIGINT, how long queued and running jobs may still finish; then (or on a second
   // signal) every unfinished job is answered WORKER_UNAVAILABLE and the process exits.
   double shutdown_grace_seconds = 30.0;

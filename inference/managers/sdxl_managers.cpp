@@ -1,18 +1,25 @@
 #include "inference/managers/sdxl_managers.h"
 
-#include "inference/managers/sdxl_pipeline_manager.h"
-#include "models/managers/torch_model_manager.h"
+#include "conditioning/managers/sdxl_conditioning_manager.h"
+#include "inference/managers/family_pipeline_manager.h"
+#include "inference/managers/sdxl_family_pipeline.h"
+#include "models/managers/torch_model_managers.h"
 
 namespace workers {
 
-SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype,
-                                std::shared_ptr<const SchedulerCatalog> catalog) {
-  auto models = std::make_shared<TorchModelManager>(config.model, device, dtype, default_data_dir());
-  PipelineSettings settings;
-  settings.image_roots = config.conditioning.image_roots;
-  settings.controlnet_models = config.model.controlnet_models;
-  settings.default_scheduler = config.scheduler.default_scheduler;
-  return {models, std::make_shared<SdxlPipelineManager>(models, std::move(catalog), settings)};
+SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype) {
+  SdxlManagers out;
+  auto memory = make_memory(config.model.cache_bytes);
+  out.memory = memory.memory;
+  out.models = make_torch_model_managers(config.model, device, dtype, default_data_dir(), memory.cache).roles();
+  out.conditioning = std::make_shared<SdxlConditioningManager>(config.conditioning);
+  auto pipelines = std::make_shared<FamilyPipelineManager>();
+  // The pipeline registry: one line per model family a base model may be.
+  auto sdxl = std::make_shared<SdxlFamilyPipeline>(out.models, out.conditioning, SdxlPipelineSettings{});
+  pipelines->register_pipeline(ModelKind::kSdxlBase, sdxl);
+  pipelines->register_pipeline(ModelKind::kSdxlInpaint, sdxl);
+  out.pipeline = pipelines;
+  return out;
 }
 
 }  // namespace workers

@@ -1,25 +1,28 @@
-// Builds the torch-backed model and pipeline managers behind torch-free roles, so the composition
-// root (which must compile without libtorch headers) can wire them.
+// Builds the torch-backed managers (models, memory, conditioning, the pipeline registry with the
+// SDXL family) behind torch-free roles, so the composition root (which must compile without
+// libtorch headers) can wire them.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "conditioning/managers/conditioning_manager.h"
+#include "inference/managers/memory_manager.h"
 #include "inference/managers/pipeline_manager.h"
-#include "models/managers/model_manager.h"
-#include "schedulers/managers/scheduler_catalog.h"
+#include "models/managers/model_managers.h"
 #include "utilities/config.h"
 
 namespace workers {
 
 struct SdxlManagers {
-  std::shared_ptr<ModelManager> model;  // the same object serves both roles
+  ModelManagers models;
+  std::shared_ptr<MemoryManager> memory;
+  std::shared_ptr<ConditioningManager> conditioning;
   std::shared_ptr<PipelineManager> pipeline;
 };
 
 // `device` / `dtype`: the device policy's choice (e.g. "cpu", "float32"). config.model.cache_bytes
 // must already hold the budget to use (0: unlimited).
-SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype,
-                                std::shared_ptr<const SchedulerCatalog> catalog);
+SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype);
 
 }  // namespace workers

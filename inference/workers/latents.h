@@ -29,12 +29,4 @@ at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents);
 // 8-bit RGB images from NHWC [0, 1]: round(x · 255), as diffusers' numpy_to_pil.
 std::vector<Image> to_images(const at::Tensor& nhwc);
 
-// RGB Image -> [1, 3, H, W] float32 in [-1, 1] (x / 255 · 2 - 1); gray mask -> [1, 1, H, W]
-// binarised at 0.5 (white = repaint), as diffusers' VaeImageProcessor / mask processor.
-at::Tensor image_tensor(const Image& image);
-// RGB control map -> [1, 3, H, W] float32 in [0, 1] (diffusers' control image processor does not
-// normalise).
-at::Tensor control_tensor(const Image& image);
-at::Tensor mask_tensor(const Image& mask);
-
 }  // namespace workers

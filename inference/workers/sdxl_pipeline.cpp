@@ -22,7 +22,8 @@ StageConditioning condition(SdxlStage& stage, const SdxlRun& run, bool cfg, cons
                             std::vector<std::string>& warnings) {
   PromptOptions options = run.prompt_options;
   options.force_zeros_for_empty_prompt = stage.force_zeros_for_empty_prompt;
-  auto encoded = encode_prompts(stage.encoders, run.prompts, options);
+  auto encoded = run.prompt_encoder ? run.prompt_encoder->encode(stage.encoders, run.prompts, options)
+                                    : encode_prompts(stage.encoders, run.prompts, options);
   warnings.insert(warnings.end(), encoded.warnings.begin(), encoded.warnings.end());
   const auto ids = sdxl_time_ids(stage.unet->config(), encoded.positive.pooled.size(-1), run.micro);
   const std::int64_t b = run.batch;
@@ -182,6 +183,16 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
   const std::vector<std::int64_t> shape{run.batch, vae->config().latent_channels, run.height / factor,
                                         run.width / factor};
 
+  // A chunk draws for the whole batch and keeps its own images (see SdxlRun::draw_batch).
+  const NoiseWindow window_of_batch{run.draw_offset, run.draw_batch > 0 ? run.draw_batch : run.batch};
+  auto batch_noise = [&](at::Generator& g) {
+    auto full = shape;
+    full[0] = window_of_batch.total;
+    return draw_latent_noise(full, g, target).narrow(0, window_of_batch.offset, run.batch);
+  };
+  base.scheduler->set_noise_window(window_of_batch);
+  if (refiner) refiner->scheduler->set_noise_window(window_of_batch);
+
   // Schedules first, so progress knows the total number of model calls.
   Scheduler& scheduler = *base.scheduler;
   const auto window = select_timesteps(scheduler, run.steps, img2img ? run.strength : 1.0, std::nullopt,
@@ -196,10 +207,10 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
   at::Tensor latents;
   InpaintLatents inpaint_latents;
   if (!img2img) {
-    latents = draw_latent_noise(shape, generator, target) * scheduler.init_noise_sigma();
+    latents = batch_noise(generator) * scheduler.init_noise_sigma();
   } else if (!inpaint) {
     auto image_latents = encode_image_latents(vae, run.init_image, generator, target).repeat({run.batch, 1, 1, 1});
-    auto noise = draw_latent_noise(shape, generator, target);
+    auto noise = batch_noise(generator);
     latents = scheduler.add_noise(image_latents, noise, window.timesteps[0].item<double>());
   } else {
     // diffusers' prepare_latents, then prepare_mask_latents, with their draws in that order.
@@ -208,7 +219,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
     if (!nine_channels || !strength_max) {
       image_latents = encode_image_latents(vae, run.init_image, generator, target).repeat({run.batch, 1, 1, 1});
     }
-    auto noise = draw_latent_noise(shape, generator, target);
+    auto noise = batch_noise(generator);
     latents = strength_max ? noise * scheduler.init_noise_sigma()
                            : scheduler.add_noise(image_latents, noise, window.timesteps[0].item<double>());
     auto mask = torch::nn::functional::interpolate(

@@ -14,6 +14,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include "conditioning/managers/conditioning_manager.h"
 #include "conditioning/micro_conditioning.h"
 #include "conditioning/prompt_encoder.h"
 #include "models/nn/autoencoder_kl.h"
@@ -46,10 +47,17 @@ double control_keep(std::int64_t i, std::int64_t n, double start, double end);
 struct SdxlRun {
   PromptTexts prompts;
   PromptOptions prompt_options;  // force_zeros_for_empty_prompt comes from each stage
+  // Encodes the prompts (the ConditioningManager); null: encode_prompts, the same worker it drives.
+  const PromptEncoder* prompt_encoder = nullptr;
   std::int64_t width = 1024;
   std::int64_t height = 1024;
   std::int64_t steps = 30;
   std::int64_t batch = 1;  // num_images_per_prompt
+  // A chunk of a larger batch: every per-image random draw is made for `draw_batch` images and
+  // images [draw_offset, draw_offset + batch) are kept, so the chunk's images equal those of one
+  // run over the whole batch. 0: draw for `batch`.
+  std::int64_t draw_batch = 0;
+  std::int64_t draw_offset = 0;
   double guidance_scale = 5.0;
   double guidance_rescale = 0.0;
   double strength = 1.0;                // img2img / inpainting

@@ -21,19 +21,33 @@ std::shared_ptr<void> ModelCache::get(const std::string& key, const std::string&
   return entries_.front().object;
 }
 
-void ModelCache::evict_locked(const std::string& keep) {
-  if (budget_ == 0) return;
-  for (auto it = entries_.end(); total_ > budget_ && it != entries_.begin();) {
-    --it;
-    if (it->info.key == keep || it->object.use_count() > 1) continue;
-    get_logger()->info("model cache: evicting {} ({} MB) to stay within {} MB", it->info.key,
-                       it->info.bytes >> 20, budget_ >> 20);
-    total_ -= it->info.bytes;
-    it = entries_.erase(it);
+std::vector<std::string> LruBudgetEviction::victims(const std::vector<CacheEntryInfo>& most_recent_first,
+                                                   std::uint64_t total, const std::string& keep) const {
+  std::vector<std::string> out;
+  if (budget_ == 0) return out;
+  for (auto it = most_recent_first.rbegin(); total > budget_ && it != most_recent_first.rend(); ++it) {
+    if (it->key == keep || it->in_use) continue;
+    out.push_back(it->key);
+    total -= it->bytes;
   }
-  if (total_ > budget_) {
+  return out;
+}
+
+void ModelCache::evict_locked(const std::string& keep) {
+  if (!policy_) return;
+  for (const auto& key : policy_->victims(entries_locked(), total_, keep)) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->info.key != key || key == keep || it->object.use_count() > 1) continue;
+      get_logger()->info("model cache: evicting {} ({} MB) to stay within {} MB", key, it->info.bytes >> 20,
+                         policy_->budget() >> 20);
+      total_ -= it->info.bytes;
+      entries_.erase(it);
+      break;
+    }
+  }
+  if (policy_->budget() != 0 && total_ > policy_->budget()) {
     get_logger()->warn("model cache: {} MB in use exceeds the {} MB budget (components held by jobs stay)",
-                       total_ >> 20, budget_ >> 20);
+                       total_ >> 20, policy_->budget() >> 20);
   }
 }
 
@@ -54,6 +68,10 @@ std::size_t ModelCache::erase_model(const std::string& model) {
 
 std::vector<CacheEntryInfo> ModelCache::entries() const {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
+  return entries_locked();
+}
+
+std::vector<CacheEntryInfo> ModelCache::entries_locked() const {
   std::vector<CacheEntryInfo> out;
   for (const auto& e : entries_) {
     out.push_back(e.info);

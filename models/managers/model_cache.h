@@ -1,6 +1,6 @@
-// ModelCache: loaded model components kept for reuse under a byte budget. A component is loaded on
-// first use; when the total exceeds the budget the least recently used components that no job is
-// holding are dropped. Torch-free: entries are type-erased (the managers above know the types).
+// ModelCache: loaded model components kept for reuse. A component is loaded on first use; after
+// each load the EvictionPolicy (the memory manager's decision) names what to drop; components a
+// job holds are never dropped. Torch-free: entries are type-erased (the managers know the types).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,30 @@ struct CacheEntryInfo {
   bool in_use = false;  // held by a running job
 };
 
+// The role that decides what leaves the cache after a load.
+class EvictionPolicy {
+ public:
+  virtual ~EvictionPolicy() = default;
+  // Bytes the cache may hold (0: no limit).
+  virtual std::uint64_t budget() const = 0;
+  // Keys to drop, in order, given the entries (most recently used first, `in_use` set for
+  // components a job holds) and their total bytes; never `keep` (just loaded) or one in use.
+  virtual std::vector<std::string> victims(const std::vector<CacheEntryInfo>& most_recent_first,
+                                           std::uint64_t total, const std::string& keep) const = 0;
+};
+
+// Least recently used components no job holds, until the total fits the budget.
+class LruBudgetEviction : public EvictionPolicy {
+ public:
+  explicit LruBudgetEviction(std::uint64_t budget) : budget_(budget) {}
+  std::uint64_t budget() const override { return budget_; }
+  std::vector<std::string> victims(const std::vector<CacheEntryInfo>& most_recent_first, std::uint64_t total,
+                                   const std::string& keep) const override;
+
+ private:
+  std::uint64_t budget_;
+};
+
 class ModelCache {
  public:
   struct Loaded {
@@ -29,8 +53,8 @@ class ModelCache {
   };
   using Loader = std::function<Loaded()>;
 
-  // budget_bytes 0: no limit.
-  explicit ModelCache(std::uint64_t budget_bytes) : budget_(budget_bytes) {}
+  // A null policy never evicts.
+  explicit ModelCache(std::shared_ptr<const EvictionPolicy> policy) : policy_(std::move(policy)) {}
 
   // The cached object for `key`, or `load()`'s, cached. Loads run one at a time (under the lock),
   // so two jobs asking for the same component load it once. Loader errors propagate, nothing cached.
@@ -45,7 +69,7 @@ class ModelCache {
   std::size_t erase_model(const std::string& model);
   std::vector<CacheEntryInfo> entries() const;
   std::uint64_t bytes() const;
-  std::uint64_t budget() const { return budget_; }
+  std::uint64_t budget() const { return policy_ ? policy_->budget() : 0; }
 
  private:
   struct Entry {
@@ -53,8 +77,9 @@ class ModelCache {
     std::shared_ptr<void> object;
   };
   void evict_locked(const std::string& keep);
+  std::vector<CacheEntryInfo> entries_locked() const;
 
-  const std::uint64_t budget_;
+  const std::shared_ptr<const EvictionPolicy> policy_;
   // Guards entries_ (most recently used first) and total_; held while loading.
   mutable std::recursive_mutex mutex_;
   std::list<Entry> entries_;

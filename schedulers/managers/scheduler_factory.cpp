@@ -67,12 +67,23 @@ std::unique_ptr<Scheduler> SchedulerFactory::create(const std::string& class_nam
               "scheduler");
 }
 
+BuiltScheduler SchedulerFactory::build(const std::optional<SchedulerChoice>& choice, const nlohmann::json& model_config,
+                                       const nlohmann::json& options) const {
+  nlohmann::json config = model_config.is_object() ? model_config : nlohmann::json::object();
+  const std::string class_name = choice ? choice->class_name : config.value("_class_name", "");
+  auto over = [&config](const nlohmann::json& values) {
+    if (!values.is_object()) return;
+    for (auto it = values.begin(); it != values.end(); ++it) config[it.key()] = it.value();
+  };
+  if (choice) over(choice->overrides);
+  over(options);
+  auto scheduler = create(class_name, config);
+  return {std::move(scheduler), class_name, std::move(config)};
+}
+
 std::unique_ptr<Scheduler> SchedulerFactory::create_named(const std::string& name,
                                                           const nlohmann::json& model_config) const {
-  const auto choice = catalog_->resolve(name);
-  nlohmann::json merged = model_config.is_object() ? model_config : nlohmann::json::object();
-  for (auto it = choice.overrides.begin(); it != choice.overrides.end(); ++it) merged[it.key()] = it.value();
-  return create(choice.class_name, merged);
+  return build(catalog_->resolve(name), model_config).scheduler;
 }
 
 }  // namespace workers

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,12 @@
 
 namespace workers {
 
+struct BuiltScheduler {
+  std::unique_ptr<Scheduler> scheduler;
+  std::string class_name;
+  nlohmann::json config;  // the effective config it was built from
+};
+
 class SchedulerFactory {
  public:
   explicit SchedulerFactory(std::shared_ptr<const SchedulerCatalog> catalog = nullptr);
@@ -22,7 +29,12 @@ class SchedulerFactory {
   // bad config value (field "scheduler_config.<key>").
   std::unique_ptr<Scheduler> create(const std::string& class_name,
                                     const nlohmann::json& config = nlohmann::json::object()) const;
-  // `name` resolved by the catalog; its overrides are merged over `model_config`.
+  // The one path from a decided scheduler to an object: the model's scheduler_config.json <
+  // the choice's overrides < `options` (the request's scheduler_options). No choice: the model's
+  // own scheduler class. Throws as create().
+  BuiltScheduler build(const std::optional<SchedulerChoice>& choice, const nlohmann::json& model_config,
+                       const nlohmann::json& options = nlohmann::json::object()) const;
+  // `name` resolved by the catalog, then build().
   std::unique_ptr<Scheduler> create_named(const std::string& name,
                                           const nlohmann::json& model_config = nlohmann::json::object()) const;
   static std::vector<std::string> class_names();

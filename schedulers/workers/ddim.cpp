@@ -38,7 +38,7 @@ class Ddim : public AlphaScheduler {
     const double variance = (b_prev / b) * (1.0 - a / a_prev);
     const double std_dev = eta_ * std::sqrt(variance);
     auto prev = std::sqrt(a_prev) * x0 + std::sqrt(1.0 - a_prev - std_dev * std_dev) * eps;
-    if (eta_ > 0) prev = prev + std_dev * schedule::draw_noise(model_output, generator);
+    if (eta_ > 0) prev = prev + std_dev * step_noise(model_output, generator);
     ++step_index_;
     return {prev, x0};
   }

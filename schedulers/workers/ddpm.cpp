@@ -30,7 +30,7 @@ class Ddpm : public AlphaScheduler {
     const double sample_coeff = std::sqrt(current_alpha) * b_prev / b;
     auto prev = x0_coeff * x0 + sample_coeff * sample;
     if (t > 0) {
-      auto noise = schedule::draw_noise(model_output, generator);
+      auto noise = step_noise(model_output, generator);
       double variance = std::max(b_prev / b * current_beta, 1e-20);
       double scale = std::sqrt(variance);
       if (variance_type_ == "fixed_small_log") scale = std::exp(0.5 * std::log(variance));

@@ -65,7 +65,7 @@ class DpmMultistep : public MultistepBase {
     outputs_.back() = converted;
     auto x = sample.to(torch::kFloat32);
     at::Tensor noise;
-    if (sde()) noise = schedule::draw_noise(x, generator);
+    if (sde()) noise = step_noise(x, generator);
     at::Tensor prev;
     if (order_ == 1 || lower_order_nums_ < 1 || lower_final) {
       prev = first_order(converted, x, noise);

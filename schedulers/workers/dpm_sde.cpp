@@ -87,10 +87,10 @@ class DpmSde : public SigmaBase {
   // Standard-normal increment over [to, from] of one Brownian path per step.
   at::Tensor brownian_noise(const at::Tensor& like, at::Generator* generator, float from, float mid, float to, bool first) {
     if (first) {
-      stage1_noise_ = schedule::draw_noise(like, generator);
+      stage1_noise_ = step_noise(like, generator);
       return stage1_noise_;
     }
-    auto independent = schedule::draw_noise(like, generator);
+    auto independent = step_noise(like, generator);
     const double a = std::sqrt(static_cast<double>(from) - mid), b = std::sqrt(static_cast<double>(mid) - to);
     return (a * stage1_noise_ + b * independent) / std::sqrt(static_cast<double>(from) - to);
   }

@@ -49,7 +49,7 @@ class DpmSinglestep : public MultistepBase {
     for (std::size_t i = 0; i + 1 < outputs_.size(); ++i) outputs_[i] = outputs_[i + 1];
     outputs_.back() = converted;
     at::Tensor noise;
-    if (algorithm_ == "sde-dpmsolver++") noise = schedule::draw_noise(converted, generator);
+    if (algorithm_ == "sde-dpmsolver++") noise = step_noise(converted, generator);
     auto order = orders_.at(static_cast<std::size_t>(step_index_));
     while (!outputs_[outputs_.size() - static_cast<std::size_t>(order)].defined()) --order;
     if (order == 1) cached_ = sample;

@@ -42,7 +42,7 @@ class Euler : public SigmaBase {
     ensure_started(t);
     auto x = sample.to(torch::kFloat32);
     const float s = sigma(step_index_);
-    schedule::draw_noise(model_output, generator);  // diffusers 0.30 draws it even when unused
+    step_noise(model_output, generator);  // diffusers 0.30 draws it even when unused
     auto x0 = x0_from(model_output, x, s);
     auto derivative = (x - x0) / s;
     const float dt = sigma(step_index_ + 1) - s;

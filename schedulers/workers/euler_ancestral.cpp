@@ -32,7 +32,7 @@ class EulerAncestral : public SigmaBase {
     const float down = std::sqrt(to * to - up * up);
     auto derivative = (x - x0) / s;
     auto prev = x + derivative * (down - s);
-    prev = prev + schedule::draw_noise(model_output, generator) * up;
+    prev = prev + step_noise(model_output, generator) * up;
     ++step_index_;
     return {prev.to(model_output.scalar_type()), x0};
   }

@@ -83,7 +83,7 @@ class Kdpm2 : public SigmaBase {
     const auto k = step_index_;
     const bool first = first_order();
     at::Tensor noise;
-    if (ancestral_) noise = schedule::draw_noise(model_output, generator);
+    if (ancestral_) noise = step_noise(model_output, generator);
     // The ancestral variant's midpoint table is shifted by one and ends at sigma_down + noise.
     const float s = first ? sigma(k) : sigma(k - 1);
     const float mid = ancestral_ ? (first ? interpol(k) : interpol(k - 1)) : (first ? interpol(k + 1) : interpol(k));

@@ -1,6 +1,9 @@
 #include "communication/message_decoder.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "mocks/mock_request_translator.h"
 
 namespace workers {
 namespace {
@@ -200,6 +203,69 @@ TEST(MessageDecoder, HugeNumbersAreInvalidRequestsNotCrashes) {
     ASSERT_TRUE(result.error) << line;
     EXPECT_EQ(result.error->code(), ErrorCode::kInvalidRequest) << line;
   }
+}
+
+}  // namespace
+}  // namespace workers
+
+namespace workers {
+namespace {
+
+using ::testing::_;
+using ::testing::Eq;
+using ::testing::Return;
+using ::testing::StrictMock;
+
+// The decoder owns no format knowledge: it asks each translator, hands a recognised message to
+// that translator once, and decodes (and names errors by) what comes back.
+TEST(MessageDecoder, ARecognisedLegacyMessageIsTranslatedOnceAndDecoded) {
+  auto translator = std::make_shared<StrictMock<MockRequestTranslator>>();
+  const std::string line = R"({"request_id":"L1","Job":{"Text":"a cat","Steps":"many"}})";
+  const auto original = nlohmann::json::parse(line);
+  EXPECT_CALL(*translator, recognizes(Eq(original))).WillOnce(Return(true));
+  EXPECT_CALL(*translator, translate(Eq(original))).WillOnce([](const nlohmann::json&) {
+    compat::TranslatedMessage t;
+    t.message = {{"message_type", "inference_request"}, {"model", "m"}, {"prompt", "a cat"}, {"steps", 12}};
+    t.warnings = {"translated from mock"};
+    return t;
+  });
+  EXPECT_CALL(*translator, format()).WillOnce(Return(std::string_view("mock")));
+  MessageDecoder decoder({translator}, RequestLimits{});
+  auto result = decoder.decode_line(line);
+  ASSERT_FALSE(result.error) << result.error->what();
+  EXPECT_EQ(result.request_id, "L1");  // read from the original, not the translation
+  EXPECT_EQ(result.message->format, "mock");
+  EXPECT_EQ(result.message->warnings, (std::vector<std::string>{"translated from mock"}));
+  ASSERT_TRUE(result.message->generation);
+  EXPECT_EQ(result.message->generation->prompt, "a cat");
+  EXPECT_EQ(result.message->generation->steps, 12);
+}
+
+TEST(MessageDecoder, ATranslatedFieldErrorNamesTheSendersField) {
+  auto translator = std::make_shared<StrictMock<MockRequestTranslator>>();
+  EXPECT_CALL(*translator, recognizes(_)).WillOnce(Return(true));
+  EXPECT_CALL(*translator, translate(_)).WillOnce([](const nlohmann::json&) {
+    compat::TranslatedMessage t;
+    t.message = {{"message_type", "inference_request"}, {"model", "m"}, {"steps", 0}};
+    t.field_origin = {{"steps", "Job.Steps"}};
+    return t;
+  });
+  EXPECT_CALL(*translator, format()).WillOnce(Return(std::string_view("mock")));
+  auto result = MessageDecoder({translator}, RequestLimits{}).decode_line(R"({"request_id":"L2","Job":{}})");
+  ASSERT_TRUE(result.error);
+  EXPECT_EQ(result.error->field(), "Job.Steps");
+  EXPECT_EQ(result.request_id, "L2");
+}
+
+TEST(MessageDecoder, ACanonicalMessageIsNeverHandedToATranslator) {
+  auto translator = std::make_shared<StrictMock<MockRequestTranslator>>();
+  EXPECT_CALL(*translator, recognizes(_)).WillOnce(Return(false));
+  EXPECT_CALL(*translator, translate(_)).Times(0);
+  MessageDecoder decoder({translator}, RequestLimits{});
+  auto result = decoder.decode_line(R"({"request_id":"c1","message_type":"status_request"})");
+  ASSERT_FALSE(result.error) << result.error->what();
+  EXPECT_EQ(result.message->format, "canonical");
+  EXPECT_EQ(result.message->type, MessageType::kStatus);
 }
 
 }  // namespace

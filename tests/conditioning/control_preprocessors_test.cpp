@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "conditioning/control_preprocessors.h"
-#include "postprocessing/image_codec.h"
+#include "conditioning/workers/input_images.h"
 #include "support/errors.h"
 
 namespace workers {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "conditioning/clip_skip.h"
 #include "conditioning/prompt_chunks.h"
 #include "conditioning/prompt_encoder.h"
 #include "models/nn/networks.h"
@@ -161,18 +162,17 @@ TEST(PromptEncoder, WeightsScaleTokensAndRestoreTheMean) {
 TEST(PromptEncoder, ClipSkipSelectsEarlierHiddenStates) {
   c10::InferenceMode inference;
   PromptOptions skip;
-  skip.clip_skip = 1;  // diffusers: hidden_states[-3]
+  skip.hidden_state_index = clip_hidden_state_index(1, "diffusers");  // hidden_states[-3]
   auto out = encode_prompts(encoders(), "a cat", std::nullopt, skip);
   auto ids = torch::tensor(encoders().tokenizer->encode("a cat", 77), torch::kLong).unsqueeze(0);
   auto expected = encoders().text_encoder->forward(ids).hidden_states.end()[-3];
   EXPECT_LE(max_abs_diff(out.positive.embeds.slice(2, 0, 16), expected), 1e-6);
   PromptOptions a1111;
-  a1111.clip_skip = 2;
-  a1111.clip_skip_style = "a1111";  // penultimate = the default
+  a1111.hidden_state_index = clip_hidden_state_index(2, "a1111");  // penultimate = the default
   EXPECT_TRUE(torch::equal(encode_prompts(encoders(), "a cat", std::nullopt, a1111).positive.embeds,
                            encode_prompts(encoders(), "a cat", std::nullopt).positive.embeds));
   PromptOptions too_deep;
-  too_deep.clip_skip = 5;
+  too_deep.hidden_state_index = clip_hidden_state_index(5, "diffusers");
   EXPECT_EQ(catch_error([&] { encode_prompts(encoders(), "a cat", std::nullopt, too_deep); }).field, "clip_skip");
 }
 

@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "conditioning/workers/input_images.h"
 #include "interface/workers_interface.h"
-#include "postprocessing/image_codec.h"
 #include "support/tensor_checks.h"
 
 namespace workers {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "conditioning/control_preprocessors.h"
+#include "conditioning/workers/input_images.h"
 #include "postprocessing/image_codec.h"
 #include "utilities/error.h"
 

@@ -184,8 +184,8 @@ TEST_F(LoraFamiliesTest, DoraOnAStackNormalisesTheWeightTheEarlierAdaptersLeft) 
                  {kToQKohya + ".lora_up.weight", up},
                  {kToQKohya + ".dora_scale", m}});
   const auto plan =
-      plan_lora_stack({{models_->loras().adapter("first", "loras[0]"), 0.3, "loras[0]", "first"},
-                       {models_->loras().adapter("dora", "loras[1]"), 0.9, "loras[1]", "dora"}},
+      plan_lora_stack({{models_.loras->adapter("first", "loras[0]"), 0.3, "loras[0]", "first"},
+                       {models_.loras->adapter("dora", "loras[1]"), 0.9, "loras[1]", "dora"}},
                       lora_target_index(modules_));
   merged_.merge(plan, modules_);
   const auto after_first = q0 + 0.3 * first;
@@ -317,14 +317,14 @@ TEST_F(LoraFamiliesTest, UndefinedCombinationsAreRefusedAndUnknownFamiliesWarned
   std::string message;
   write("dora_oft", {{kToQKohya + ".oft_blocks", randn({4, 8, 8})},
                      {kToQKohya + ".dora_scale", randn({32, 1})}});
-  EXPECT_EQ(code([&] { models_->loras().adapter("dora_oft", "loras[2]"); }, &message),
+  EXPECT_EQ(code([&] { models_.loras->adapter("dora_oft", "loras[2]"); }, &message),
             ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("OFT"), std::string::npos) << message;
   EXPECT_NE(message.find("[field loras[2]]"), std::string::npos) << message;
   write("mixed", {{kToQKohya + ".lora_down.weight", randn({4, 32})},
                   {kToQKohya + ".lora_up.weight", randn({32, 4})},
                   {kToQKohya + ".hada_w1_a", randn({32, 2})}});
-  EXPECT_EQ(code([&] { models_->loras().adapter("mixed", "loras[1]"); }, &message),
+  EXPECT_EQ(code([&] { models_.loras->adapter("mixed", "loras[1]"); }, &message),
             ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("LoRA and LoHa"), std::string::npos) << message;
   write("oft_shape",

@@ -14,7 +14,8 @@
 
 #include "inference/workers/lora_merge.h"
 #include "models/io/safetensors_file.h"
-#include "models/managers/torch_model_manager.h"
+#include "models/managers/torch_model_managers.h"
+#include "models/nn/sdxl_text_encoders.h"
 
 namespace workers::testing_support {
 
@@ -37,10 +38,10 @@ class TinyLoraModel : public ::testing::Test {
     config.model_roots = {SDXL_FIXTURES_DIR};
     config.lora_roots = {root_.string()};
     config.lora_roots.insert(config.lora_roots.end(), more_roots_.begin(), more_roots_.end());
-    models_ = std::make_unique<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
-    const auto handle = models_->open("tiny-sdxl", "model");
-    unet_ = models_->unet(handle);
-    encoders_ = models_->text_encoders(handle);
+    models_ = make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+    const auto handle = models_.loader->open("tiny-sdxl", "model");
+    unet_ = models_.unet->unet(handle);
+    encoders_ = models_.text_encoders->text_encoders(handle);
     modules_ = {{"unet", unet_->ptr().get()},
                 {"text_encoder", encoders_->text_encoder.ptr().get()},
                 {"text_encoder_2", encoders_->text_encoder_2.ptr().get()}};
@@ -57,7 +58,7 @@ class TinyLoraModel : public ::testing::Test {
 
   // Restores, then merges one adapter at strength `w`; returns the plan (for its warnings).
   LoraPlan merge(const std::string& name, double w) {
-    auto plan = plan_lora_stack({{models_->loras().adapter(name, "loras[0]"), w, "loras[0]", name}},
+    auto plan = plan_lora_stack({{models_.loras->adapter(name, "loras[0]"), w, "loras[0]", name}},
                                 lora_target_index(modules_));
     merged_.merge(plan, modules_);
     return plan;
@@ -66,7 +67,7 @@ class TinyLoraModel : public ::testing::Test {
   std::string folder_;
   std::vector<std::string> more_roots_;
   std::filesystem::path root_;
-  std::unique_ptr<TorchModelManager> models_;
+  TorchModelManagers models_;
   std::shared_ptr<UNet2DConditionModel> unet_;
   std::shared_ptr<SdxlTextEncoders> encoders_;
   AdaptableModules modules_;

@@ -186,8 +186,8 @@ TEST_F(LoraTest, EveryNamingOfTheSameAdapterMergesTheSameWeights) {
 TEST_F(LoraTest, ApplyingAndRemovingAStackThroughTheGateRestoresEveryTensorBitwise) {
   const auto original = snapshot();
   std::vector<WeightedAdapter> stack = {
-      {models_->loras().adapter("tiny_lora_kohya", "loras[0]"), 0.8, "loras[0]", "tiny_lora_kohya"},
-      {models_->loras().adapter("tiny_lora_peft", "loras[1]"), -0.35, "loras[1]", "tiny_lora_peft"}};
+      {models_.loras->adapter("tiny_lora_kohya", "loras[0]"), 0.8, "loras[0]", "tiny_lora_kohya"},
+      {models_.loras->adapter("tiny_lora_peft", "loras[1]"), -0.35, "loras[1]", "tiny_lora_peft"}};
   const auto plan = plan_lora_stack(stack, lora_target_index(modules_));
   AdaptableModules unet_part{{"unet", modules_.at("unet")}};
   AdaptableModules text_part{{"text_encoder", modules_.at("text_encoder")},
@@ -208,7 +208,7 @@ TEST_F(LoraTest, ApplyingAndRemovingAStackThroughTheGateRestoresEveryTensorBitwi
 }
 
 TEST_F(LoraTest, GateMakesAnotherStackWaitForTheRunningJob) {
-  const auto plan = plan_lora_stack({{models_->loras().adapter("tiny_lora_kohya", "loras[0]"), 1.0, "loras[0]", "k"}},
+  const auto plan = plan_lora_stack({{models_.loras->adapter("tiny_lora_kohya", "loras[0]"), 1.0, "loras[0]", "k"}},
                                     lora_target_index(modules_));
   AdaptableModules unet_part{{"unet", modules_.at("unet")}};
   LoraGate gate;
@@ -227,7 +227,7 @@ TEST_F(LoraTest, AJobWaitingAtTheGateStopsWhenItsCheckThrows) {
   AdaptableModules unet_part{{"unet", modules_.at("unet")}};
   LoraGate gate;
   const auto running = gate.acquire({{unet_, unet_part, "", nullptr}});
-  const auto plan = plan_lora_stack({{models_->loras().adapter("tiny_lora_kohya", "loras[0]"), 1.0, "loras[0]", "k"}},
+  const auto plan = plan_lora_stack({{models_.loras->adapter("tiny_lora_kohya", "loras[0]"), 1.0, "loras[0]", "k"}},
                                     lora_target_index(modules_));
   std::atomic<bool> cancelled{false};
   auto waiting = std::async(std::launch::async, [&] {
@@ -278,10 +278,10 @@ TEST_F(LoraTest, FilesThatDoNotFitTheModelAreInvalidRequestsNamingTheItem) {
   EXPECT_NE(message.find("lora_up.weight"), std::string::npos) << message;
   write("bad_alpha", {{kToQKohya + ".lora_down.weight", randn({4, 32})}, {kToQKohya + ".lora_up.weight", randn({32, 4})},
                       {kToQKohya + ".alpha", randn({2})}});
-  EXPECT_EQ(code_of([&] { models_->loras().adapter("bad_alpha", "loras[0]"); }, &message), ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code_of([&] { models_.loras->adapter("bad_alpha", "loras[0]"); }, &message), ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("must hold one number"), std::string::npos) << message;
   write("not_a_lora", {{"model.diffusion_model.conv_in.weight", randn({4, 4})}});
-  EXPECT_EQ(code_of([&] { models_->loras().adapter("not_a_lora", "loras[0]"); }, &message), ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code_of([&] { models_.loras->adapter("not_a_lora", "loras[0]"); }, &message), ErrorCode::kInvalidRequest);
   EXPECT_NE(message.find("holds no LoRA"), std::string::npos) << message;
 }
 
@@ -289,13 +289,13 @@ TEST_F(LoraTest, NamesAreFoundInSubfoldersAndTheFileIsReadOnce) {
   fs::create_directories(root_ / "styles" / "film");
   write_safetensors((root_ / "styles" / "film" / "grain.safetensors").string(),
                     {{kToQKohya + ".lora_down.weight", randn({4, 32})}, {kToQKohya + ".lora_up.weight", randn({32, 4})}});
-  const auto a = models_->loras().adapter("grain", "loras[0]");
-  const auto b = models_->loras().adapter("styles/film/grain", "loras[0]");
+  const auto a = models_.loras->adapter("grain", "loras[0]");
+  const auto b = models_.loras->adapter("styles/film/grain", "loras[0]");
   EXPECT_EQ(a.get(), b.get());  // cached
   std::string message;
-  EXPECT_EQ(code_of([&] { models_->loras().adapter("../grain", "loras[0]"); }, &message),
+  EXPECT_EQ(code_of([&] { models_.loras->adapter("../grain", "loras[0]"); }, &message),
             ErrorCode::kInvalidRequest);
-  EXPECT_EQ(code_of([&] { models_->loras().adapter("missing", "loras[3].name"); }, &message),
+  EXPECT_EQ(code_of([&] { models_.loras->adapter("missing", "loras[3].name"); }, &message),
             ErrorCode::kModelNotFound);
   EXPECT_NE(message.find("loras[3].name"), std::string::npos) << message;
 }

@@ -5,11 +5,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include "conditioning/workers/image_tensors.h"
+#include "conditioning/workers/input_images.h"
 #include "inference/workers/latents.h"
 #include "inference/workers/lora_merge.h"
 #include "inference/workers/sdxl_pipeline.h"
-#include "models/managers/torch_model_manager.h"
-#include "postprocessing/image_codec.h"
+#include "models/managers/torch_model_managers.h"
+#include "models/nn/sdxl_text_encoders.h"
 #include "schedulers/managers/scheduler_factory.h"
 #include "support/tensor_checks.h"
 
@@ -52,25 +54,25 @@ AdaptableModules adaptable(const SdxlStage& s) {
 
 class SdxlPipelineParity : public ::testing::Test {
  protected:
-  static TorchModelManager& models() {
-    static TorchModelManager manager = [] {
+  static const TorchModelManagers& models() {
+    static const TorchModelManagers managers = [] {
       ModelConfig config;
       config.model_roots = {SDXL_FIXTURES_DIR};
       config.lora_roots = {fixture("loras")};
       config.controlnet_roots = {SDXL_FIXTURES_DIR};
-      return TorchModelManager(config, "cpu", "float32", SDXL_DATA_DIR);
+      return make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
     }();
-    return manager;
+    return managers;
   }
 
   static SdxlStage stage(const std::string& name, const std::string& scheduler, const nlohmann::json& overrides) {
-    auto& m = models();
-    const auto handle = m.open(name, "model");
+    const auto& m = models();
+    const auto handle = m.loader->open(name, "model");
     SdxlStage s;
-    s.unet = *m.unet(handle);
-    s.encoders = *m.text_encoders(handle);
+    s.unet = *m.unet->unet(handle);
+    s.encoders = *m.text_encoders->text_encoders(handle);
     s.force_zeros_for_empty_prompt = handle.force_zeros_for_empty_prompt;
-    auto config = m.scheduler_config(handle);
+    auto config = m.loader->scheduler_config(handle);
     for (auto it = overrides.begin(); it != overrides.end(); ++it) config[it.key()] = it.value();
     s.scheduler = SchedulerFactory().create(scheduler, config);
     return s;
@@ -80,7 +82,7 @@ class SdxlPipelineParity : public ::testing::Test {
     SdxlStage base = stage(c.base, c.scheduler, c.overrides);
     SdxlStage refiner;
     if (!c.refiner.empty()) refiner = stage(c.refiner, c.scheduler, c.overrides);
-    auto vae = models().vae(models().open(c.base, "model"));
+    auto vae = models().vae->vae(models().loader->open(c.base, "model"));
     SdxlRun r;
     r.prompts = {c.prompt, std::nullopt, "blurry, low quality", std::nullopt};
     r.width = r.height = 64;
@@ -99,7 +101,7 @@ class SdxlPipelineParity : public ::testing::Test {
     if (c.control) {
       const Image map = read_image_file(fixture("pipeline-inputs/control.png"), 3, "control");
       ControlUnit unit;
-      unit.net = *models().controlnet(models().open_controlnet("tiny-controlnet", "controlnet"));
+      unit.net = *models().controlnets->controlnet(models().controlnets->open("tiny-controlnet", "controlnet"));
       unit.image = control_tensor(map);
       unit.scale = 0.7;
       unit.end = 0.8;
@@ -113,7 +115,7 @@ class SdxlPipelineParity : public ::testing::Test {
       ~Unmerge() { merged.restore(modules); }
     } unmerge{merged, adaptable(base)};
     if (!c.lora.empty()) {
-      const auto adapter = models().loras().adapter(c.lora, "loras[0]");
+      const auto adapter = models().loras->adapter(c.lora, "loras[0]");
       const auto plan = plan_lora_stack({{adapter, 0.8, "loras[0]", c.lora}}, lora_target_index(adaptable(base)));
       EXPECT_TRUE(plan.warnings.empty()) << plan.warnings.front();
       merged.merge(plan, adaptable(base));

@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "conditioning/micro_conditioning.h"
-#include "inference/managers/sdxl_pipeline_manager.h"
+#include "inference/planned_pipeline.h"
 #include "inference/workers/latents.h"
 #include "inference/workers/sdxl_pipeline.h"
 #include "schedulers/managers/scheduler_factory.h"
@@ -16,24 +16,33 @@ namespace workers {
 namespace {
 
 using testing_support::catch_error;
+using testing_support::PlannedPipeline;
+using testing_support::PlannedPipelineOptions;
 
-std::shared_ptr<TorchModelManager> fixture_models() {
-  static auto models = [] {
+const TorchModelManagers& fixture_models() {
+  static const auto models = [] {
     ModelConfig config;
     config.model_roots = {SDXL_FIXTURES_DIR};
-    return std::make_shared<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
+    return make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
   }();
   return models;
 }
 
 SdxlStage stage(const std::string& name) {
-  auto models = fixture_models();
-  const auto handle = models->open(name, "model");
+  const auto& models = fixture_models();
+  const auto handle = models.loader->open(name, "model");
   SdxlStage s;
-  s.unet = *models->unet(handle);
-  s.encoders = *models->text_encoders(handle);
-  s.scheduler = SchedulerFactory().create("EulerDiscreteScheduler", models->scheduler_config(handle));
+  s.unet = *models.unet->unet(handle);
+  s.encoders = *models.text_encoders->text_encoders(handle);
+  s.scheduler = SchedulerFactory().create("EulerDiscreteScheduler", models.loader->scheduler_config(handle));
   return s;
+}
+
+// The options of a planned pipeline over the fixtures' models.
+PlannedPipelineOptions fixture_options() {
+  PlannedPipelineOptions options;
+  options.model.model_roots = {SDXL_FIXTURES_DIR};
+  return options;
 }
 
 SdxlRun tiny_run() {
@@ -82,7 +91,7 @@ TEST(SdxlPipeline, RefusesCombinationsTheModelsCannotRun) {
   c10::InferenceMode guard;
   auto base = stage("tiny-sdxl");
   auto inpaint = stage("tiny-sdxl-inpaint");
-  auto vae = fixture_models()->vae(fixture_models()->open("tiny-sdxl", "model"));
+  auto vae = fixture_models().vae->vae(fixture_models().loader->open("tiny-sdxl", "model"));
   auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
   auto run = tiny_run();
   EXPECT_EQ(catch_error([&] { run_sdxl(inpaint, nullptr, *vae, run, generator, nullptr); }).field, "mask_image");
@@ -96,7 +105,7 @@ TEST(SdxlPipeline, RefusesCombinationsTheModelsCannotRun) {
 
 TEST(SdxlPipeline, SameSeedSameImageAndProgressCountsEveryModelCall) {
   c10::InferenceMode guard;
-  auto vae = fixture_models()->vae(fixture_models()->open("tiny-sdxl", "model"));
+  auto vae = fixture_models().vae->vae(fixture_models().loader->open("tiny-sdxl", "model"));
   at::Tensor first;
   for (int i = 0; i < 2; ++i) {
     auto base = stage("tiny-sdxl");
@@ -126,8 +135,8 @@ TEST(SdxlPipeline, PromptTwoReachesOnlyTheSecondEncoder) {
   EXPECT_FALSE(torch::equal(same.positive.pooled, split.positive.pooled));  // pooled comes from encoder 2
 }
 
-TEST(SdxlPipelineManager, RefusesUnresolvableAdaptersAndUnreadableImagesWithTheField) {
-  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+TEST(SdxlFamilyPipeline, RefusesUnresolvableAdaptersAndUnreadableImagesWithTheField) {
+  PlannedPipeline manager(fixture_options());
   CancellationToken token;
   JobContext context(token, nullptr);
   GenerationRequest r = tiny_request(1);
@@ -137,7 +146,7 @@ TEST(SdxlPipelineManager, RefusesUnresolvableAdaptersAndUnreadableImagesWithTheF
   EXPECT_EQ(e.field, "loras[0].name");
   EXPECT_NE(e.message.find("lora_roots"), std::string::npos) << e.message;
   r.loras[0].enabled = false;  // a disabled adapter is not even looked up
-  r.controlnets = {ControlNetSpec{"depth", "", "", "", std::nullopt, std::nullopt, 1.0, 0.0, 1.0}};
+  r.controlnets = {ControlNetSpec{"depth", "", "control.png", "", std::nullopt, std::nullopt, 1.0, 0.0, 1.0}};
   e = catch_error([&] { manager.generate(r, context); });
   EXPECT_EQ(e.field, "controlnets[0].type");  // no model configured for the type
   EXPECT_NE(e.message.find("controlnet_models"), std::string::npos) << e.message;
@@ -154,10 +163,10 @@ TEST(SdxlPipelineManager, RefusesUnresolvableAdaptersAndUnreadableImagesWithTheF
   EXPECT_EQ(catch_error([&] { manager.generate(r, context); }).code, ErrorCode::kCancelled);
 }
 
-TEST(SdxlPipelineManager, ProducesEightBitImagesAndMetadata) {
-  PipelineSettings settings;
-  settings.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
-  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), settings);
+TEST(SdxlFamilyPipeline, ProducesEightBitImagesAndMetadata) {
+  auto options = fixture_options();
+  options.conditioning.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
+  PlannedPipeline manager(options);
   CancellationToken token;
   std::vector<ProgressUpdate> updates;
   JobContext context(token, [&](const ProgressUpdate& u) { updates.push_back(u); });
@@ -196,8 +205,8 @@ TEST(SdxlPipelineManager, ProducesEightBitImagesAndMetadata) {
 }
 
 // A1111's batches: image i is seeded seed + i, so each reproduces alone from its own seed.
-TEST(SdxlPipelineManager, PerImageSeedsMakeEachImageOfABatchItsOwnSeedsImage) {
-  SdxlPipelineManager manager(fixture_models(), std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+TEST(SdxlFamilyPipeline, PerImageSeedsMakeEachImageOfABatchItsOwnSeedsImage) {
+  PlannedPipeline manager(fixture_options());
   CancellationToken token;
   std::vector<ProgressUpdate> updates;
   JobContext context(token, [&](const ProgressUpdate& u) { updates.push_back(u); });
@@ -224,16 +233,14 @@ TEST(SdxlPipelineManager, PerImageSeedsMakeEachImageOfABatchItsOwnSeedsImage) {
   EXPECT_NE(manager.generate(r, context).images[1].pixels, batch.images[1].pixels);
 }
 
-TEST(SdxlPipelineManager, ComponentsOfARunningJobAreHeldAgainstEviction) {
-  ModelConfig config;
-  config.model_roots = {SDXL_FIXTURES_DIR};
-  config.cache_bytes = 1;  // every idle component would be evicted at once
-  auto models = std::make_shared<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
-  SdxlPipelineManager manager(models, std::make_shared<SchedulerNameTable>(), PipelineSettings{});
+TEST(SdxlFamilyPipeline, ComponentsOfARunningJobAreHeldAgainstEviction) {
+  auto options = fixture_options();
+  options.model.cache_bytes = 1;  // every idle component would be evicted at once
+  PlannedPipeline manager(options);
   CancellationToken token;
   std::vector<CacheEntryInfo> during;
   JobContext context(token, [&](const ProgressUpdate& u) {
-    if (u.stage == "denoising") during = models->cache().entries();
+    if (u.stage == "denoising") during = manager.cache().entries();
   });
   manager.generate(tiny_request(1), context);
   ASSERT_EQ(during.size(), 3u);  // unet, text encoders and VAE all stayed
@@ -242,16 +249,15 @@ TEST(SdxlPipelineManager, ComponentsOfARunningJobAreHeldAgainstEviction) {
 
 // A pipeline manager over `models` with a job context for its runs.
 struct ManagerUnderTest {
-  explicit ManagerUnderTest(std::shared_ptr<TorchModelManager> models, PipelineSettings settings = {})
-      : manager(std::move(models), std::make_shared<SchedulerNameTable>(), std::move(settings)) {}
+  explicit ManagerUnderTest(PlannedPipelineOptions options) : manager(std::move(options)) {}
   GenerationResult generate(const GenerationRequest& r) { return manager.generate(r, context); }
-  SdxlPipelineManager manager;
+  PlannedPipeline manager;
   CancellationToken token;
   JobContext context{token, nullptr};
 };
 
-TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
-  ManagerUnderTest m(fixture_models());
+TEST(SdxlFamilyPipeline, VaeOverrideDecodesWithTheNamedModelsVae) {
+  ManagerUnderTest m(fixture_options());
   GenerationRequest r = tiny_request(2);
   r.seed = 3;
   const auto plain = m.generate(r);
@@ -263,16 +269,12 @@ TEST(SdxlPipelineManager, VaeOverrideDecodesWithTheNamedModelsVae) {
   EXPECT_EQ(catch_error([&] { m.generate(r); }).field, "model.vae");
 }
 
-// Its own model manager: the LoRA stacks merged here never reach the other tests' models.
-std::shared_ptr<TorchModelManager> adapter_models() {
-  static auto models = [] {
-    ModelConfig config;
-    config.model_roots = {SDXL_FIXTURES_DIR};
-    config.lora_roots = {std::string(SDXL_FIXTURES_DIR) + "/loras"};
-    config.controlnet_roots = {SDXL_FIXTURES_DIR};
-    return std::make_shared<TorchModelManager>(config, "cpu", "float32", SDXL_DATA_DIR);
-  }();
-  return models;
+// Its own model managers: the LoRA stacks merged here never reach the other tests' models.
+PlannedPipelineOptions adapter_options() {
+  auto options = fixture_options();
+  options.model.lora_roots = {std::string(SDXL_FIXTURES_DIR) + "/loras"};
+  options.model.controlnet_roots = {SDXL_FIXTURES_DIR};
+  return options;
 }
 
 int max_pixel_difference(const Image& a, const Image& b) {
@@ -283,8 +285,8 @@ int max_pixel_difference(const Image& a, const Image& b) {
   return worst;
 }
 
-TEST(SdxlPipelineManager, LoraStackChangesTheImageAndIsTakenOutForTheNextRequest) {
-  ManagerUnderTest m(adapter_models());
+TEST(SdxlFamilyPipeline, LoraStackChangesTheImageAndIsTakenOutForTheNextRequest) {
+  ManagerUnderTest m(adapter_options());
   GenerationRequest r = tiny_request(2);
   r.seed = 5;
   const auto plain = m.generate(r);
@@ -308,11 +310,11 @@ TEST(SdxlPipelineManager, LoraStackChangesTheImageAndIsTakenOutForTheNextRequest
   EXPECT_FALSE(again.metadata.contains("loras"));
 }
 
-TEST(SdxlPipelineManager, ControlNetTypeShorthandRunsTheConfiguredModelOnAPreprocessedImage) {
-  PipelineSettings settings;
-  settings.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
-  settings.controlnet_models = {{"canny", "tiny-controlnet"}};
-  ManagerUnderTest m(adapter_models(), settings);
+TEST(SdxlFamilyPipeline, ControlNetTypeShorthandRunsTheConfiguredModelOnAPreprocessedImage) {
+  auto options = adapter_options();
+  options.conditioning.image_roots = {std::string(SDXL_FIXTURES_DIR) + "/pipeline-inputs"};
+  options.model.controlnet_models = {{"canny", "tiny-controlnet"}};
+  ManagerUnderTest m(options);
   GenerationRequest r = tiny_request(2);
   r.seed = 5;
   const auto plain = m.generate(r);
@@ -344,6 +346,52 @@ TEST(SdxlPipelineManager, ControlNetTypeShorthandRunsTheConfiguredModelOnAPrepro
   r.controlnets = {given};
   r.model.refiner = "tiny-sdxl-refiner";
   EXPECT_EQ(catch_error([&] { m.generate(r); }).field, "controlnets");
+}
+
+// The batch manager's chunks: a batch run one image at a time (a device that holds one) gives
+// exactly the images of the whole batch in one run, with a sampler that draws at every step.
+TEST(SdxlFamilyPipeline, ABatchRunInChunksGivesTheImagesOfOneRun) {
+  auto chunked_options = fixture_options();
+  chunked_options.max_batch_chunk = 2;
+  ManagerUnderTest whole(fixture_options());
+  ManagerUnderTest chunked(chunked_options);
+  GenerationRequest r = tiny_request(3);
+  r.scheduler = "Euler a";
+  r.batch_size = 3;
+  r.seed = 17;
+  const auto one_run = whole.generate(r);
+  ASSERT_EQ(chunked.manager.plan(r).chunks.size(), 2u);  // images 0-1, then 2
+  const auto in_chunks = chunked.generate(r);
+  ASSERT_EQ(in_chunks.images.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    // The draws are the same; the UNet's batched arithmetic rounds differently per batch size
+    // (below 1e-5 in the latents, next test), which can move a pixel by one 8-bit level.
+    EXPECT_LE(max_pixel_difference(in_chunks.images[i], one_run.images[i]), 1) << "image " << i;
+  }
+  EXPECT_NE(in_chunks.images[0].pixels, in_chunks.images[1].pixels);
+}
+
+// The denoising worker's draw window: image 2 of a batch of 3, run alone, draws what the batch
+// draws (initial noise and every ancestral step's noise) and keeps its own share.
+TEST(SdxlPipeline, ADrawWindowRunGivesItsImageOfTheWholeBatch) {
+  c10::InferenceMode guard;
+  auto vae = fixture_models().vae->vae(fixture_models().loader->open("tiny-sdxl", "model"));
+  auto run_with = [&](std::int64_t batch, std::int64_t draw_batch, std::int64_t offset) {
+    SdxlStage base = stage("tiny-sdxl");
+    base.scheduler = SchedulerFactory().create_named("Euler a", fixture_models().loader->scheduler_config(
+                                                                    fixture_models().loader->open("tiny-sdxl", "model")));
+    SdxlRun run = tiny_run();
+    run.steps = 3;
+    run.batch = batch;
+    run.draw_batch = draw_batch;
+    run.draw_offset = offset;
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(23);
+    return run_sdxl(base, nullptr, *vae, run, generator, nullptr).latents;
+  };
+  const auto whole = run_with(3, 0, 0);
+  const auto third = run_with(1, 3, 2);
+  EXPECT_LE((third[0] - whole[2]).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((third[0] - whole[1]).abs().max().item<double>(), 1e-2);  // not some other image's
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ ModelCache::Loader sized(std::uint64_t bytes, int* loads) {
 }
 
 TEST(ModelCache, LoadsOnceAndEvictsTheLeastRecentlyUsedIdleEntry) {
-  ModelCache cache(100);
+  ModelCache cache(std::make_shared<LruBudgetEviction>(100));
   int loads = 0;
   cache.get("a", "m1", "unet", sized(40, &loads));
   cache.get("b", "m1", "vae", sized(40, &loads));
@@ -27,7 +27,7 @@ TEST(ModelCache, LoadsOnceAndEvictsTheLeastRecentlyUsedIdleEntry) {
 }
 
 TEST(ModelCache, EntriesHeldByAJobAreNotEvicted) {
-  ModelCache cache(50);
+  ModelCache cache(std::make_shared<LruBudgetEviction>(50));
   int loads = 0;
   auto held = cache.get("a", "m1", "unet", sized(40, &loads));
   cache.get("b", "m2", "unet", sized(40, &loads));  // over budget, but a is in use and b is new
@@ -40,7 +40,7 @@ TEST(ModelCache, EntriesHeldByAJobAreNotEvicted) {
 }
 
 TEST(ModelCache, EraseModelDropsItsComponentsAndFailedLoadsCacheNothing) {
-  ModelCache cache(0);  // no limit
+  ModelCache cache(nullptr);  // no limit
   int loads = 0;
   cache.get("a", "m1", "unet", sized(1000, &loads));
   cache.get("b", "m1", "vae", sized(1000, &loads));

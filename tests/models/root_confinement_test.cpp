@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "models/managers/torch_model_manager.h"
+#include "models/managers/torch_model_managers.h"
 #include "support/errors.h"
 #include "utilities/error.h"
 
@@ -50,8 +50,8 @@ struct Sandbox {
   }
 };
 
-void expect_escape_refused(TorchModelManager& manager, const std::string& name, const std::string& link) {
-  const auto e = catch_error([&] { manager.open(name, "model.base"); });
+void expect_escape_refused(const TorchModelManagers& manager, const std::string& name, const std::string& link) {
+  const auto e = catch_error([&] { manager.loader->open(name, "model.base"); });
   EXPECT_EQ(e.code, ErrorCode::kInvalidRequest) << name;
   EXPECT_EQ(e.field, "model.base") << name;
   EXPECT_NE(e.message.find(link), std::string::npos) << e.message;
@@ -63,12 +63,12 @@ TEST(RootConfinement, LinksOutOfAModelFolderAreRefused) {
   s.model_with_link("index-link", "model_index.json", s.outside / "passwd");
   s.model_with_link("vocab-link", "tokenizer/vocab.json", s.outside / "passwd");
   s.model_with_link("unet-link", "unet", s.outside / "tiny-sdxl" / "unet");
-  TorchModelManager manager(s.config(), "cpu", "float32", SDXL_DATA_DIR);
+  auto manager = make_torch_model_managers(s.config(), "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
   expect_escape_refused(manager, "index-link", "model_index.json");
   expect_escape_refused(manager, "vocab-link", "vocab.json");
   expect_escape_refused(manager, "unet-link", "unet");
   // The same references as a load request name the request's own field.
-  EXPECT_EQ(catch_error([&] { manager.load({"unet-link", "base"}); }).field, "model");
+  EXPECT_EQ(catch_error([&] { manager.loader->open("unet-link", "model"); }).field, "model");
 }
 
 TEST(RootConfinement, TrustedLinkTargetsAreFollowed) {
@@ -76,9 +76,9 @@ TEST(RootConfinement, TrustedLinkTargetsAreFollowed) {
   s.model_with_link("unet-link", "unet", s.outside / "tiny-sdxl" / "unet");
   auto config = s.config();
   config.trusted_link_targets = {(s.outside / "tiny-sdxl").string()};
-  TorchModelManager manager(config, "cpu", "float32", SDXL_DATA_DIR);
-  const auto model = manager.open("unet-link", "model.base");
-  EXPECT_TRUE(manager.unet(model));
+  auto manager = make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+  const auto model = manager.loader->open("unet-link", "model.base");
+  EXPECT_TRUE(manager.unet->unet(model));
 }
 
 // The Hugging Face cache: snapshots/<rev>/ holds links into ../../blobs. Inside one root, they
@@ -100,11 +100,11 @@ TEST(RootConfinement, LinksThatStayInsideARootKeepWorking) {
     fs::create_directories((snapshot / relative).parent_path());
     fs::create_symlink(fs::relative(blob_path, (snapshot / relative).parent_path()), snapshot / relative);
   }
-  TorchModelManager manager(s.config(), "cpu", "float32", SDXL_DATA_DIR);
-  const auto model = manager.open("hub/models--tiny--sdxl/snapshots/0123abcd", "model.base");
-  EXPECT_EQ(model.kind, "sdxl-base");
-  EXPECT_TRUE(manager.unet(model));
-  EXPECT_TRUE(manager.text_encoders(model));
+  auto manager = make_torch_model_managers(s.config(), "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+  const auto model = manager.loader->open("hub/models--tiny--sdxl/snapshots/0123abcd", "model.base");
+  EXPECT_EQ(model.kind, ModelKind::kSdxlBase);
+  EXPECT_TRUE(manager.unet->unet(model));
+  EXPECT_TRUE(manager.text_encoders->text_encoders(model));
 }
 
 TEST(RootConfinement, LoraControlNetAndVaeLinksOutAreRefused) {
@@ -122,12 +122,12 @@ TEST(RootConfinement, LoraControlNetAndVaeLinksOutAreRefused) {
   fs::remove(s.root / "my-vae" / "diffusion_pytorch_model.safetensors");
   fs::create_symlink(s.outside / "tiny-sdxl" / "vae" / "diffusion_pytorch_model.safetensors",
                      s.root / "my-vae" / "diffusion_pytorch_model.safetensors");
-  TorchModelManager manager(s.config(), "cpu", "float32", SDXL_DATA_DIR);
-  EXPECT_EQ(catch_error([&] { manager.loras().resolve("style", "loras[0]"); }).field, "loras[0]");
-  const auto cn = catch_error([&] { manager.open_controlnet("cn/net", "controlnets[0].model"); });
+  auto manager = make_torch_model_managers(s.config(), "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+  EXPECT_EQ(catch_error([&] { manager.loras->resolve("style", "loras[0]"); }).field, "loras[0]");
+  const auto cn = catch_error([&] { manager.controlnets->open("cn/net", "controlnets[0].model"); });
   EXPECT_EQ(cn.code, ErrorCode::kInvalidRequest);
   EXPECT_EQ(cn.field, "controlnets[0].model");
-  const auto vae = catch_error([&] { manager.open_vae("my-vae", "model.vae"); });
+  const auto vae = catch_error([&] { manager.loader->open_vae("my-vae", "model.vae"); });
   EXPECT_EQ(vae.code, ErrorCode::kInvalidRequest);
   EXPECT_EQ(vae.field, "model.vae");
   EXPECT_NE(vae.message.find("diffusion_pytorch_model.safetensors"), std::string::npos) << vae.message;
@@ -141,11 +141,11 @@ TEST(RootConfinement, VaeFolderByPathIsNotABasenameMatch) {
   std::ofstream(s.root / "vae.safetensors") << "a decoy that is no checkpoint";
   auto config = s.config();
   config.model_roots.push_back((s.root / "tiny").string());
-  TorchModelManager manager(config, "cpu", "float32", SDXL_DATA_DIR);
-  const auto vae = manager.open_vae((s.root / "tiny" / "vae").string(), "model.vae");
-  EXPECT_EQ(vae.kind, "vae");
+  auto manager = make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+  const auto vae = manager.loader->open_vae((s.root / "tiny" / "vae").string(), "model.vae");
+  EXPECT_EQ(vae.kind, ModelKind::kVae);
   EXPECT_EQ(vae.path, fs::canonical(s.root / "tiny" / "vae").string());
-  EXPECT_TRUE(manager.vae(vae));
+  EXPECT_TRUE(manager.vae->vae(vae));
 }
 
 TEST(RootConfinement, ErrorsFromAModelsFilesNameTheRequestField) {
@@ -153,12 +153,12 @@ TEST(RootConfinement, ErrorsFromAModelsFilesNameTheRequestField) {
   fs::copy(kTiny, s.root / "bad-unet", fs::copy_options::recursive);
   std::ofstream(s.root / "bad-unet" / "unet" / "diffusion_pytorch_model.safetensors", std::ios::trunc) << "garbage";
   std::ofstream(s.root / "broken.safetensors") << "definitely not safetensors";
-  TorchModelManager manager(s.config(), "cpu", "float32", SDXL_DATA_DIR);
-  const auto unet = catch_error([&] { manager.unet(manager.open("bad-unet", "model.base")); });
+  auto manager = make_torch_model_managers(s.config(), "cpu", "float32", SDXL_DATA_DIR, std::make_shared<ModelCache>(nullptr));
+  const auto unet = catch_error([&] { manager.unet->unet(manager.loader->open("bad-unet", "model.base")); });
   EXPECT_EQ(unet.code, ErrorCode::kModelLoadError);
   EXPECT_EQ(unet.field, "model.base");
   EXPECT_NE(unet.message.find("diffusion_pytorch_model.safetensors"), std::string::npos) << unet.message;
-  const auto single = catch_error([&] { manager.open("broken", "model.refiner"); });
+  const auto single = catch_error([&] { manager.loader->open("broken", "model.refiner"); });
   EXPECT_EQ(single.code, ErrorCode::kModelLoadError);
   EXPECT_EQ(single.field, "model.refiner");
 }

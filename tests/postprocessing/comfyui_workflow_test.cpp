@@ -183,7 +183,6 @@ TEST(ComfyUiWorkflow, PngCarriesThePromptChunkAsJsonAndJpegCarriesParameters) {
   AssetOptions options;
   options.write_file = false;
   options.return_base64 = false;
-  options.thumbnail_side = 0;
   auto m = text2img_metadata();
   m["prompt"] = "café";  // non-ASCII stays a tEXt chunk through JSON escapes
   const Image image{16, 8, 3, std::vector<std::uint8_t>(16 * 8 * 3, 77)};

@@ -48,9 +48,7 @@ TEST(Exif, JpegCarriesTheParametersInApp1AfterJfif) {
   EXPECT_EQ(jpeg.compare(app1 + 4, 6, std::string("Exif\0\0", 6)), 0);
   EXPECT_EQ(exif_user_comment(jpeg), kInfotext);
   EXPECT_EQ(embedded_parameters(jpeg), kInfotext);
-  const auto decoded = decode_image(jpeg, 3, "image");  // still a JPEG every decoder reads
-  EXPECT_EQ(decoded.width, 40);
-  EXPECT_EQ(decoded.height, 24);
+  // That it still decodes: InputImages.JpegAndWebpWithExifStillDecode (conditioning).
 }
 
 TEST(Exif, WebpBecomesExtendedWithAnExifChunk) {
@@ -72,7 +70,6 @@ TEST(Exif, WebpBecomesExtendedWithAnExifChunk) {
   EXPECT_EQ(canvas(27), 17);
   EXPECT_EQ(webp.compare(30, 4, plain.substr(12, 4)), 0);  // the image chunk follows unchanged
   EXPECT_EQ(embedded_parameters(webp), kInfotext);
-  EXPECT_EQ(decode_image(webp, 3, "image").pixels, decode_image(plain, 3, "image").pixels);
 }
 
 TEST(Exif, AnExtendedWebpKeepsItsChunksAndGainsTheFlag) {

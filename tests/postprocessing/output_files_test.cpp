@@ -36,7 +36,6 @@ struct Sandbox {
   std::string write(const std::string& id, std::uint8_t value = 1) const {
     AssetOptions options;
     options.name = id;
-    options.thumbnail_side = 0;
     return AssetWriter(root.string()).write({solid(value)}, {{"seed", 1}}, options)[0]["path"].get<std::string>();
   }
 };
@@ -83,7 +82,6 @@ TEST(OutputFiles, PerImageSeedsGoToTheirImages) {
   Sandbox s;
   AssetOptions options;
   options.name = "batch";
-  options.thumbnail_side = 0;
   const nlohmann::json meta = {{"seed", 41}, {"seeds", {41, 42}}, {"batch_size", 2}, {"steps", 3}};
   const auto assets = AssetWriter(s.root.string()).write({solid(1), solid(2)}, meta, options);
   for (int i = 0; i < 2; ++i) {

@@ -1,8 +1,10 @@
 // Schedule windows as diffusers' SDXL pipelines compute them (values worked out by hand from
 // StableDiffusionXL(Img2Img)Pipeline.get_timesteps and the denoising_end filter).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "mocks/mock_scheduler.h"
 #include "schedulers/managers/scheduler_factory.h"
 #include "schedulers/timestep_window.h"
 #include "support/errors.h"
@@ -11,6 +13,9 @@ namespace workers {
 namespace {
 
 using testing_support::catch_error;
+using ::testing::AtLeast;
+using ::testing::Return;
+using ::testing::StrictMock;
 
 const nlohmann::json kSdxl = {{"beta_start", 0.00085}, {"beta_end", 0.012}, {"beta_schedule", "scaled_linear"},
                               {"num_train_timesteps", 1000}, {"steps_offset", 1}, {"timestep_spacing", "leading"}};
@@ -62,6 +67,48 @@ TEST(TimestepWindow, BadValuesNameTheirField) {
   EXPECT_EQ(catch_error([&] { select_timesteps(*euler, 4, 1.0, 1.0); }).field, "denoising_start");
   EXPECT_EQ(catch_error([&] { select_timesteps(*euler, 4, 1.0, 0.8, 0.5); }).field, "denoising_start");
   EXPECT_EQ(catch_error([&] { select_timesteps(*euler, 4, 1.0, std::nullopt, 0.05); }).field, "denoising_end");
+}
+
+// The window is cut from whatever schedule the scheduler built, after it built it: the mock writes
+// its schedule only inside set_timesteps, so reading timesteps() first would see an undefined one.
+TEST(TimestepWindow, StrengthCutsTheSchedulersOwnTimestepsAfterSetTimesteps) {
+  StrictMock<MockScheduler> scheduler;
+  EXPECT_CALL(scheduler, set_timesteps(5)).WillOnce([&](std::int64_t) {
+    scheduler.set_schedule(torch::tensor({900.0, 700.0, 500.0, 300.0, 100.0}, torch::kFloat64));
+  });
+  EXPECT_CALL(scheduler, order()).Times(AtLeast(1)).WillRepeatedly(Return(1));
+  auto w = select_timesteps(scheduler, 5, 0.6);  // int(5 * 0.6) = 3 steps run, 2 skipped
+  EXPECT_EQ(values(w.timesteps), (std::vector<double>{500, 300, 100}));
+  EXPECT_EQ(w.steps, 3);
+  EXPECT_EQ(w.begin_index, 2);
+  EXPECT_EQ(scheduler.begin_index(), 2);  // the scheduler is told where the run starts
+}
+
+TEST(TimestepWindow, SecondOrderSchedulerKeepsAnOddCallCountFromDenoisingStart) {
+  StrictMock<MockScheduler> scheduler;
+  EXPECT_CALL(scheduler, set_timesteps(4)).WillOnce([&](std::int64_t) {
+    // Heun-shaped: every timestep after the first twice (two model calls per step).
+    scheduler.set_schedule(torch::tensor({900.0, 700.0, 700.0, 500.0, 500.0, 300.0, 300.0}, torch::kFloat64));
+  });
+  EXPECT_CALL(scheduler, order()).Times(AtLeast(1)).WillRepeatedly(Return(2));
+  auto w = select_timesteps(scheduler, 4, 1.0, 0.55);  // cutoff 450: two calls below, even: one more
+  EXPECT_EQ(values(w.timesteps), (std::vector<double>{500, 300, 300}));
+  EXPECT_EQ(w.steps, 3);
+  EXPECT_EQ(w.begin_index, 4);
+  EXPECT_EQ(scheduler.begin_index(), 4);
+}
+
+TEST(TimestepWindow, DenoisingEndCutsAtTheSchedulersTrainingLength) {
+  StrictMock<MockScheduler> scheduler;
+  EXPECT_CALL(scheduler, set_timesteps(5)).WillOnce([&](std::int64_t) {
+    scheduler.set_schedule(torch::tensor({450.0, 350.0, 250.0, 150.0, 50.0}, torch::kFloat64), {}, 500);
+  });
+  EXPECT_CALL(scheduler, order()).Times(AtLeast(1)).WillRepeatedly(Return(1));
+  auto w = select_timesteps(scheduler, 5, 1.0, std::nullopt, 0.5);  // cutoff round(500 - 250) = 250
+  EXPECT_EQ(values(w.timesteps), (std::vector<double>{450, 350, 250}));
+  EXPECT_EQ(w.steps, 3);
+  EXPECT_EQ(w.begin_index, 0);
+  EXPECT_EQ(scheduler.begin_index(), -1);  // a full-strength base run leaves the start unset
 }
 
 }  // namespace

@@ -119,6 +119,28 @@ TEST(Config, MissingOrMalformedFileIsAConfigError) {
   std::remove(path.c_str());
 }
 
+TEST(Config, PostprocessingStagesDefaultReadAndChecked) {
+  EXPECT_EQ(parse_config(nlohmann::json::object()).postprocessing.stages,
+            (std::vector<std::string>{"encode", "thumbnail"}));
+  auto stages = [](const char* value) {
+    const nlohmann::json post = {{"postprocessing", {{"stages", nlohmann::json::parse(value)}}}};
+    return nlohmann::json{{"workers", {{"instructors", post}}}};
+  };
+  const auto c = parse_config(stages(R"(["invert", "encode"])"));
+  EXPECT_EQ(c.postprocessing.stages, (std::vector<std::string>{"invert", "encode"}));
+  EXPECT_EQ(to_json(c)["workers"]["instructors"]["postprocessing"]["stages"],
+            nlohmann::json::parse(R"(["invert", "encode"])"));
+  const std::string field = "workers.instructors.postprocessing.stages";
+  EXPECT_EQ(config_error_field(stages("[]")), field);
+  EXPECT_EQ(config_error_field(stages(R"(["encode", "encode"])")), field);
+  EXPECT_EQ(config_error_field(stages(R"(["encode", ""])")), field);
+  EXPECT_EQ(config_error_field(stages(R"({"encode": true})")), field);
+  EXPECT_EQ(config_error_field(stages(R"(["encode", 3])")), field + "[1]");
+  const auto env =
+      load_config(std::nullopt, env_of({{"SDXL_WORKERS_POSTPROCESSING_STAGES", "encode"}}));
+  EXPECT_EQ(env.postprocessing.stages, std::vector<std::string>{"encode"});
+}
+
 TEST(Config, ToJsonParsesBackToTheSameConfig) {
   auto c = parse_config(nlohmann::json::parse(R"({"workers":{"main_interface":{"max_concurrent_tasks":3}}})"));
   auto again = parse_config(to_json(c));

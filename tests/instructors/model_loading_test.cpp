@@ -1,4 +1,6 @@
-#include "models/managers/torch_model_manager.h"
+// ModelInstructor over the real torch model managers: load/unload requests routed by component,
+// what status lists, the cache budget, and what each manager builds from both checkpoint layouts.
+#include "instructors/model_instructor.h"
 
 #include <filesystem>
 #include <fstream>
@@ -9,6 +11,8 @@
 #include "models/io/safetensors_file.h"
 #include "models/io/sgm_key_map.h"
 #include "models/io/single_file_checkpoint.h"
+#include "models/managers/torch_model_managers.h"
+#include "models/nn/sdxl_text_encoders.h"
 #include "support/errors.h"
 #include "utilities/error.h"
 
@@ -26,97 +30,108 @@ ModelConfig fixture_roots(std::uint64_t budget = 0) {
 
 ErrorCode code_of(const std::function<void()>& f) { return testing_support::catch_error(f).code; }
 
-TEST(TorchModelManager, LoadsBothLayoutsOnceAndUnloads) {
-  TorchModelManager manager(fixture_roots(), "cpu", "float32", SDXL_DATA_DIR);
-  auto folder = manager.load({"tiny-sdxl", "base"});
+// The production model tier over one cache, and the instructor that routes requests to it.
+struct Models {
+  explicit Models(const ModelConfig& config)
+      : memory(make_memory(config.cache_bytes)),
+        m(make_torch_model_managers(config, "cpu", "float32", SDXL_DATA_DIR, memory.cache)),
+        instructor(m.roles(), memory.memory, config) {}
+  MemoryParts memory;
+  TorchModelManagers m;
+  ModelInstructor instructor;
+};
+
+TEST(ModelLoading, LoadsBothLayoutsOnceAndUnloads) {
+  Models manager(fixture_roots());
+  auto folder = manager.instructor.load({"tiny-sdxl", "base"});
   EXPECT_EQ(folder.layout, "diffusers");
   EXPECT_EQ(folder.kind, "sdxl-base");
   EXPECT_GT(folder.bytes, 1u << 20);
-  EXPECT_EQ(manager.loaded().size(), 3u);  // unet, text encoders, vae
-  auto again = manager.load({"tiny-sdxl", "base"});
+  EXPECT_EQ(manager.instructor.loaded().size(), 3u);  // unet, text encoders, vae
+  auto again = manager.instructor.load({"tiny-sdxl", "base"});
   EXPECT_EQ(again.bytes, folder.bytes);  // cached, not loaded twice
-  EXPECT_EQ(manager.loaded().size(), 3u);
+  EXPECT_EQ(manager.instructor.loaded().size(), 3u);
   // The tiny checkpoint is not shaped like SDXL 1.0 (8 norm groups): its configs come from the folder.
-  auto single = manager.open("tiny-sdxl-single-file", "model", "tiny-sdxl");
+  auto single = manager.m.loader->open("tiny-sdxl-single-file", "model", "tiny-sdxl");
   EXPECT_EQ(single.layout, ModelLayout::kSingleFile);
-  manager.unet(single);
-  EXPECT_EQ(manager.loaded().size(), 4u);
-  EXPECT_EQ(manager.loaded().front().layout, "single_file");
-  EXPECT_EQ(code_of([&] { manager.unet(manager.open("tiny-sdxl-single-file", "model")); }),
+  manager.m.unet->unet(single);
+  EXPECT_EQ(manager.instructor.loaded().size(), 4u);
+  EXPECT_EQ(manager.instructor.loaded().front().layout, "single_file");
+  EXPECT_EQ(code_of([&] { manager.m.unet->unet(manager.m.loader->open("tiny-sdxl-single-file", "model")); }),
             ErrorCode::kModelLoadError);  // without them, the shapes contradict SDXL's 32 groups
-  EXPECT_TRUE(manager.unload({"tiny-sdxl", "base"}));
-  EXPECT_FALSE(manager.unload({"tiny-sdxl", "base"}));
-  EXPECT_EQ(manager.loaded().size(), 1u);  // the single file's UNet
+  EXPECT_TRUE(manager.instructor.unload({"tiny-sdxl", "base"}));
+  EXPECT_FALSE(manager.instructor.unload({"tiny-sdxl", "base"}));
+  EXPECT_EQ(manager.instructor.loaded().size(), 1u);  // the single file's UNet
 }
 
-TEST(TorchModelManager, SingleFileComponentsEqualTheFolderOnesWithBundledTokenizers) {
-  TorchModelManager manager(fixture_roots(), "cpu", "float32", SDXL_DATA_DIR);
-  auto folder = manager.open("tiny-sdxl", "model");
-  auto single = manager.open("tiny-sdxl-single-file", "model", "tiny-sdxl");
-  auto a = manager.unet(folder), b = manager.unet(single);
+TEST(ModelLoading, SingleFileComponentsEqualTheFolderOnesWithBundledTokenizers) {
+  Models manager(fixture_roots());
+  auto folder = manager.m.loader->open("tiny-sdxl", "model");
+  auto single = manager.m.loader->open("tiny-sdxl-single-file", "model", "tiny-sdxl");
+  auto a = manager.m.unet->unet(folder), b = manager.m.unet->unet(single);
   auto pa = (*a)->named_parameters(), pb = (*b)->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
   for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
-  auto ta = manager.text_encoders(folder), tb = manager.text_encoders(single);
+  auto ta = manager.m.text_encoders->text_encoders(folder), tb = manager.m.text_encoders->text_encoders(single);
   EXPECT_EQ(ta->tokenizer->encode("a photo of a cat", 77), tb->tokenizer->encode("a photo of a cat", 77));
   EXPECT_EQ(ta->tokenizer_2->encode("a cat!", 77), tb->tokenizer_2->encode("a cat!", 77));
-  EXPECT_EQ(manager.scheduler_config(single)["_class_name"], "EulerDiscreteScheduler");
-  EXPECT_EQ(manager.scheduler_config(folder)["_class_name"], "EulerDiscreteScheduler");
+  EXPECT_EQ(manager.m.loader->scheduler_config(single)["_class_name"], "EulerDiscreteScheduler");
+  EXPECT_EQ(manager.m.loader->scheduler_config(folder)["_class_name"], "EulerDiscreteScheduler");
 }
 
-TEST(TorchModelManager, KindsRolesAndRefusals) {
-  TorchModelManager manager(fixture_roots(), "cpu", "float32", SDXL_DATA_DIR);
-  EXPECT_EQ(manager.open("tiny-sdxl-refiner", "model").kind, "sdxl-refiner");
-  EXPECT_FALSE(manager.open("tiny-sdxl-refiner", "model").force_zeros_for_empty_prompt);
-  EXPECT_EQ(manager.open("tiny-sdxl-inpaint", "model").kind, "sdxl-inpaint");
-  EXPECT_FALSE(manager.text_encoders(manager.open("tiny-sdxl-refiner", "model"))->text_encoder);
-  EXPECT_EQ(code_of([&] { manager.load({"tiny-sdxl", "lora"}); }), ErrorCode::kInvalidRequest);  // no LoRA roots
-  EXPECT_EQ(code_of([&] { manager.load({"tiny-sdxl", "controlnet"}); }), ErrorCode::kInvalidRequest);
-  EXPECT_EQ(code_of([&] { manager.load({"tiny-sdxl", "refiner"}); }), ErrorCode::kInvalidRequest);
-  EXPECT_EQ(code_of([&] { manager.load({"missing-model", "base"}); }), ErrorCode::kModelNotFound);
-  EXPECT_EQ(code_of([&] { manager.load({"../fixtures/tiny-sdxl", "base"}); }), ErrorCode::kInvalidRequest);
+TEST(ModelLoading, KindsRolesAndRefusals) {
+  Models manager(fixture_roots());
+  EXPECT_EQ(manager.m.loader->open("tiny-sdxl-refiner", "model").kind, ModelKind::kSdxlRefiner);
+  EXPECT_FALSE(manager.m.loader->open("tiny-sdxl-refiner", "model").force_zeros_for_empty_prompt);
+  EXPECT_EQ(manager.m.loader->open("tiny-sdxl-inpaint", "model").kind, ModelKind::kSdxlInpaint);
+  EXPECT_FALSE(manager.m.text_encoders->text_encoders(manager.m.loader->open("tiny-sdxl-refiner", "model"))->text_encoder);
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"tiny-sdxl", "lora"}); }), ErrorCode::kInvalidRequest);  // no LoRA roots
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"tiny-sdxl", "controlnet"}); }), ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"tiny-sdxl", "refiner"}); }), ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"missing-model", "base"}); }), ErrorCode::kModelNotFound);
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"../fixtures/tiny-sdxl", "base"}); }), ErrorCode::kInvalidRequest);
 }
 
-TEST(TorchModelManager, BareVaeFolderLoadsAsAVae) {
+TEST(ModelLoading, BareVaeFolderLoadsAsAVae) {
   const fs::path root = fs::path(testing::TempDir()) / ("vae_root_" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root);
   fs::copy(std::string(SDXL_FIXTURES_DIR) + "/tiny-sdxl/vae", root / "my-vae");
   ModelConfig config;
   config.model_roots = {root.string()};
-  TorchModelManager manager(config, "cpu", "float32", SDXL_DATA_DIR);
-  auto vae = manager.open_vae("my-vae", "model.vae");
-  EXPECT_EQ(vae.kind, "vae");
-  EXPECT_TRUE(manager.vae(vae));
-  EXPECT_EQ(manager.load({"my-vae", "vae"}).kind, "vae");
-  ASSERT_EQ(manager.loaded().size(), 1u);
-  EXPECT_EQ(manager.loaded()[0].kind, "vae");  // status names what a bare VAE folder is
-  EXPECT_EQ(manager.loaded()[0].layout, "diffusers");
-  EXPECT_EQ(testing_support::catch_error([&] { manager.unet(vae); }).field, "model.vae");  // the field that named it
+  Models manager(config);
+  auto vae = manager.m.loader->open_vae("my-vae", "model.vae");
+  EXPECT_EQ(vae.kind, ModelKind::kVae);
+  EXPECT_TRUE(manager.m.vae->vae(vae));
+  EXPECT_EQ(manager.instructor.load({"my-vae", "vae"}).kind, "vae");
+  ASSERT_EQ(manager.instructor.loaded().size(), 1u);
+  EXPECT_EQ(manager.instructor.loaded()[0].kind, "vae");  // status names what a bare VAE folder is
+  EXPECT_EQ(manager.instructor.loaded()[0].layout, "diffusers");
+  EXPECT_EQ(testing_support::catch_error([&] { manager.m.unet->unet(vae); }).field, "model.vae");  // the field that named it
   fs::remove_all(root);
 }
 
-TEST(TorchModelManager, BudgetEvictsIdleComponentsButNotHeldOnes) {
-  TorchModelManager manager(fixture_roots(1), "cpu", "float32", SDXL_DATA_DIR);  // a 1-byte budget
-  auto model = manager.open("tiny-sdxl", "model");
-  auto unet = manager.unet(model);
-  manager.vae(model);
-  EXPECT_EQ(manager.loaded().size(), 2u);  // the UNet is held by "a job", the VAE is the newest
+TEST(ModelLoading, BudgetEvictsIdleComponentsButNotHeldOnes) {
+  Models manager(fixture_roots(1));  // a 1-byte budget
+  auto model = manager.m.loader->open("tiny-sdxl", "model");
+  auto unet = manager.m.unet->unet(model);
+  manager.m.vae->vae(model);
+  EXPECT_EQ(manager.instructor.loaded().size(), 2u);  // the UNet is held by "a job", the VAE is the newest
   unet.reset();
-  manager.text_encoders(model);
-  ASSERT_EQ(manager.loaded().size(), 1u);  // both idle ones went
-  EXPECT_EQ(manager.loaded().front().component, "text_encoders");
+  manager.m.text_encoders->text_encoders(model);
+  ASSERT_EQ(manager.instructor.loaded().size(), 1u);  // both idle ones went
+  EXPECT_EQ(manager.instructor.loaded().front().component, "text_encoders");
 }
 
-TEST(TorchModelManager, CorruptCheckpointIsAModelLoadError) {
+TEST(ModelLoading, CorruptCheckpointIsAModelLoadError) {
   const fs::path root = fs::path(testing::TempDir()) / "corrupt_root";
   fs::create_directories(root);
   std::ofstream(root / "broken.safetensors") << "definitely not safetensors";
   ModelConfig config;
   config.model_roots = {root.string()};
-  TorchModelManager manager(config, "cpu", "float32", SDXL_DATA_DIR);
-  EXPECT_EQ(code_of([&] { manager.load({"broken", "base"}); }), ErrorCode::kModelLoadError);
-  EXPECT_TRUE(manager.loaded().empty());
+  Models manager(config);
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"broken", "base"}); }), ErrorCode::kModelLoadError);
+  EXPECT_TRUE(manager.instructor.loaded().empty());
   fs::remove_all(root);
 }
 
@@ -156,15 +171,15 @@ std::string write_original_controlnet(const fs::path& path) {
   return path.string();
 }
 
-TEST(TorchModelManager, OriginalFormatControlNetFileBuildsTheFolderNetwork) {
+TEST(ModelLoading, OriginalFormatControlNetFileBuildsTheFolderNetwork) {
   const fs::path root = fs::path(testing::TempDir()) / ("cn_root_" + std::to_string(::getpid()));
   fs::create_directories(root);
   const auto file = write_original_controlnet(root / "tiny-cn-original.safetensors");
   ModelConfig config;
   config.controlnet_roots = {root.string(), SDXL_FIXTURES_DIR};
-  TorchModelManager manager(config, "cpu", "float32", SDXL_DATA_DIR);
-  auto folder = manager.controlnet(manager.open_controlnet("tiny-controlnet", "controlnets[0].model"));
-  const auto single_handle = manager.open_controlnet("tiny-cn-original", "controlnets[0].model");
+  Models manager(config);
+  auto folder = manager.m.controlnets->controlnet(manager.m.controlnets->open("tiny-controlnet", "controlnets[0].model"));
+  const auto single_handle = manager.m.controlnets->open("tiny-cn-original", "controlnets[0].model");
   EXPECT_EQ(single_handle.layout, ModelLayout::kSingleFile);
   // Inferred from the shapes: everything but what shapes cannot tell (SDXL's 64-wide heads and 32
   // norm groups are assumed; the tiny net has 8 groups, so it cannot be built from the file alone).
@@ -173,11 +188,11 @@ TEST(TorchModelManager, OriginalFormatControlNetFileBuildsTheFolderNetwork) {
   EXPECT_EQ(inferred.config["conditioning_embedding_out_channels"], nlohmann::json({8, 16, 16, 32}));
   EXPECT_EQ(inferred.config["transformer_layers_per_block"], nlohmann::json({1, 1, 2}));
   EXPECT_EQ(inferred.config["projection_class_embeddings_input_dim"], 64);
-  EXPECT_EQ(testing_support::catch_error([&] { manager.controlnet(single_handle); }).code, ErrorCode::kModelLoadError);
+  EXPECT_EQ(testing_support::catch_error([&] { manager.m.controlnets->controlnet(single_handle); }).code, ErrorCode::kModelLoadError);
   // With its config.json beside it, the manager builds the folder's network: every tensor by
   // diffusers name, bitwise, and the same residuals.
   fs::copy_file(std::string(SDXL_FIXTURES_DIR) + "/tiny-controlnet/config.json", root / "tiny-cn-original.config.json");
-  auto rebuilt = manager.controlnet(single_handle);
+  auto rebuilt = manager.m.controlnets->controlnet(single_handle);
   auto a = (*folder)->named_parameters(), b = (*rebuilt)->named_parameters();
   ASSERT_EQ(a.size(), b.size());
   for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
@@ -191,28 +206,28 @@ TEST(TorchModelManager, OriginalFormatControlNetFileBuildsTheFolderNetwork) {
   for (std::size_t i = 0; i < x.down.size(); ++i) EXPECT_TRUE(torch::equal(x.down[i], y.down[i])) << i;
   EXPECT_TRUE(torch::equal(x.mid, y.mid));
   // model_load / status / model_unload know both components.
-  const auto loaded = manager.load({"tiny-cn-original", "controlnet"});
+  const auto loaded = manager.instructor.load({"tiny-cn-original", "controlnet"});
   EXPECT_EQ(loaded.kind, "controlnet");
   EXPECT_EQ(loaded.layout, "single_file");
   EXPECT_GT(loaded.bytes, 0u);
-  EXPECT_TRUE(manager.unload({"tiny-cn-original", "controlnet"}));
+  EXPECT_TRUE(manager.instructor.unload({"tiny-cn-original", "controlnet"}));
   fs::remove_all(root);
 }
 
-TEST(TorchModelManager, LoraFilesLoadIntoTheCacheAndUnload) {
+TEST(ModelLoading, LoraFilesLoadIntoTheCacheAndUnload) {
   ModelConfig config;
   config.lora_roots = {std::string(SDXL_FIXTURES_DIR) + "/loras"};
-  TorchModelManager manager(config, "cpu", "float32", SDXL_DATA_DIR);
-  const auto loaded = manager.load({"tiny_lora_kohya", "lora"});
+  Models manager(config);
+  const auto loaded = manager.instructor.load({"tiny_lora_kohya", "lora"});
   EXPECT_EQ(loaded.kind, "lora");
   EXPECT_GT(loaded.bytes, 70000u);  // the file's fp16 tensors, read
-  const auto listed = manager.loaded();
+  const auto listed = manager.instructor.loaded();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].component, "lora");
   EXPECT_EQ(listed[0].kind, "lora");
-  EXPECT_TRUE(manager.unload({"tiny_lora_kohya", "lora"}));
-  EXPECT_TRUE(manager.loaded().empty());
-  EXPECT_EQ(code_of([&] { manager.load({"no_such_lora", "lora"}); }), ErrorCode::kModelNotFound);
+  EXPECT_TRUE(manager.instructor.unload({"tiny_lora_kohya", "lora"}));
+  EXPECT_TRUE(manager.instructor.loaded().empty());
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"no_such_lora", "lora"}); }), ErrorCode::kModelNotFound);
 }
 
 }  // namespace

@@ -1,0 +1,20 @@
+// TextEncoderManager: the role that gives a model's CLIP text encoders (both for a base model,
+// text_encoder_2 alone for a refiner) with their tokenizers, kept in the shared model cache.
+#pragma once
+
+#include <memory>
+
+#include "models/managers/model_handle.h"
+
+namespace workers {
+
+struct SdxlTextEncoders;
+
+class TextEncoderManager {
+ public:
+  virtual ~TextEncoderManager() = default;
+  // Throws Error(INVALID_REQUEST) for a VAE handle, MODEL_LOAD_ERROR naming the handle's field.
+  virtual std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model) = 0;
+};
+
+}  // namespace workers

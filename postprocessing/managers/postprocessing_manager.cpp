@@ -1,0 +1,38 @@
+#include "postprocessing/managers/postprocessing_manager.h"
+
+#include <filesystem>
+
+#include "utilities/error.h"
+
+namespace workers {
+
+StagedPostprocessingManager::StagedPostprocessingManager(const StageRegistry& registry,
+                                                         const PostprocessingConfig& config)
+    : output_root_(config.output_root), order_(config.stages) {
+  for (const auto& name : order_) {
+    if (!built_.count(name)) built_[name] = registry.make(name, config);
+  }
+}
+
+void StagedPostprocessingManager::run(const std::vector<std::string>& stages,
+                                      const GenerationRequest& request, GenerationResult& result) {
+  // Resolve every name first: a job must not write files and then fail on a later unknown stage.
+  std::vector<PostprocessingStage*> plan;
+  for (const auto& name : stages) {
+    const auto it = built_.find(name);
+    if (it == built_.end()) {
+      throw Error(ErrorCode::kInternalError, "postprocessing stage " + name + " is not configured");
+    }
+    plan.push_back(it->second.get());
+  }
+  for (auto* stage : plan) stage->run(request, result);
+  result.images.clear();
+}
+
+nlohmann::json StagedPostprocessingManager::status() const {
+  return {{"output_root", std::filesystem::absolute(output_root_).string()},
+          {"formats", {"png", "jpeg", "webp"}},
+          {"stages", order_}};
+}
+
+}  // namespace workers

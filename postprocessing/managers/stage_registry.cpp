@@ -1,0 +1,53 @@
+#include "postprocessing/managers/stage_registry.h"
+
+#include <stdexcept>
+
+#include "postprocessing/workers/encode_stage.h"
+#include "postprocessing/workers/thumbnail_stage.h"
+#include "utilities/error.h"
+
+namespace workers {
+
+void StageRegistry::add(const std::string& name, Factory factory) {
+  if (!factory) throw std::invalid_argument("postprocessing stage " + name + " has no factory");
+  if (!factories_.emplace(name, std::move(factory)).second) {
+    throw std::invalid_argument("postprocessing stage " + name + " is already registered");
+  }
+}
+
+bool StageRegistry::has(const std::string& name) const { return factories_.count(name) != 0; }
+
+std::vector<std::string> StageRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& entry : factories_) out.push_back(entry.first);
+  return out;
+}
+
+std::shared_ptr<PostprocessingStage> StageRegistry::make(const std::string& name,
+                                                         const PostprocessingConfig& config) const {
+  const auto it = factories_.find(name);
+  if (it == factories_.end()) {
+    std::string known;
+    for (const auto& entry : factories_) known += (known.empty() ? "" : ", ") + entry.first;
+    throw Error(ErrorCode::kConfigError, name + " is not a postprocessing stage; known: " + known,
+                "workers.instructors.postprocessing.stages");
+  }
+  auto stage = it->second(config);
+  if (!stage) {
+    throw Error(ErrorCode::kInternalError,
+                "the factory of postprocessing stage " + name + " built nothing");
+  }
+  return stage;
+}
+
+std::shared_ptr<StageRegistry> default_stage_registry() {
+  auto registry = std::make_shared<StageRegistry>();
+  registry->add("encode", [](const PostprocessingConfig& c) {
+    return std::make_shared<EncodeStage>(c.output_root);
+  });
+  registry->add("thumbnail",
+                [](const PostprocessingConfig&) { return std::make_shared<ThumbnailStage>(); });
+  return registry;
+}
+
+}  // namespace workers

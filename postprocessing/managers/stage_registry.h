@@ -1,0 +1,38 @@
+// StageRegistry: postprocessing stages by name, each with the factory that builds it from the
+// config. Adding a stage is one worker file plus one `add` line in default_stage_registry().
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "postprocessing/managers/postprocessing_stage.h"
+#include "utilities/config.h"
+
+namespace workers {
+
+class StageRegistry {
+ public:
+  using Factory = std::function<std::shared_ptr<PostprocessingStage>(const PostprocessingConfig&)>;
+
+  // Throws std::invalid_argument when `name` is already registered or `factory` is empty: a
+  // silent replacement would let a host's stage shadow a production one unnoticed.
+  void add(const std::string& name, Factory factory);
+  bool has(const std::string& name) const;
+  // Registered names, sorted.
+  std::vector<std::string> names() const;
+  // Throws Error(CONFIG_ERROR, field workers.instructors.postprocessing.stages) for an unknown
+  // name, listing the known ones.
+  std::shared_ptr<PostprocessingStage> make(const std::string& name,
+                                            const PostprocessingConfig& config) const;
+
+ private:
+  std::map<std::string, Factory> factories_;
+};
+
+// The production stages: "encode" (files / base64 and metadata) and "thumbnail" (256 px WEBP).
+std::shared_ptr<StageRegistry> default_stage_registry();
+
+}  // namespace workers

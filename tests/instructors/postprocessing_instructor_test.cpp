@@ -1,0 +1,71 @@
+#include "instructors/postprocessing_instructor.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "mocks/mock_postprocessing_manager.h"
+#include "support/errors.h"
+
+namespace workers {
+namespace {
+
+using ::testing::_;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::Return;
+using ::testing::StrictMock;
+
+struct Fixture {
+  std::shared_ptr<StrictMock<MockPostprocessingManager>> manager =
+      std::make_shared<StrictMock<MockPostprocessingManager>>();
+  PostprocessingInstructor instructor{manager, PostprocessingConfig{}};
+};
+
+TEST(PostprocessingInstructor, AFileAsOutputRootIsAConfigErrorNamingTheField) {
+  auto manager = std::make_shared<StrictMock<MockPostprocessingManager>>();
+  PostprocessingConfig config;
+  config.output_root = testing::TempDir() + "/postprocessing_instructor_root_file";
+  { std::ofstream(config.output_root) << "x"; }
+  const auto caught =
+      testing_support::catch_error([&] { PostprocessingInstructor(manager, config).initialize(); });
+  EXPECT_EQ(caught.code, ErrorCode::kConfigError);
+  EXPECT_EQ(caught.field, "workers.instructors.postprocessing.output_root");
+  std::remove(config.output_root.c_str());
+  EXPECT_NO_THROW(
+      PostprocessingInstructor(manager, config).initialize());  // absent: created on first write
+}
+
+TEST(PostprocessingInstructor, AJobRunsTheManagersConfiguredStages) {
+  Fixture f;
+  EXPECT_CALL(*f.manager, stages()).WillOnce(Return(std::vector<std::string>{"invert", "encode"}));
+  EXPECT_EQ(f.instructor.stages(GenerationRequest{}),
+            (std::vector<std::string>{"invert", "encode"}));
+}
+
+TEST(PostprocessingInstructor, FinishHandsTheJobsStagesToTheManager) {
+  Fixture f;
+  GenerationRequest request;
+  request.request_id = "job-1";
+  GenerationResult result;
+  EXPECT_CALL(*f.manager,
+              run(ElementsAre("encode"), Field(&GenerationRequest::request_id, "job-1"), _))
+      .WillOnce([](const std::vector<std::string>&, const GenerationRequest&, GenerationResult& r) {
+        r.data["assets"] = nlohmann::json::array();
+      });
+  f.instructor.finish({"encode"}, request, result);
+  EXPECT_EQ(result.data["assets"], nlohmann::json::array());
+}
+
+TEST(PostprocessingInstructor, StatusIsTheManagers) {
+  Fixture f;
+  EXPECT_CALL(*f.manager, status());
+  const auto status = f.instructor.status();
+  EXPECT_EQ(status["output_root"], "outputs");
+  EXPECT_EQ(status["formats"], nlohmann::json::parse(R"(["png", "jpeg", "webp"])"));
+}
+
+}  // namespace
+}  // namespace workers
