@@ -11,6 +11,11 @@ PostprocessingInstructor::PostprocessingInstructor(std::shared_ptr<Postprocessin
     : manager_(std::move(manager)), config_(std::move(config)) {}
 
 void PostprocessingInstructor::initialize() {
+  if (!manager_->writes_outputs()) {
+    throw Error(ErrorCode::kConfigError,
+                "no configured stage writes the images (list \"encode\"); every job would answer without them",
+                "workers.instructors.postprocessing.stages");
+  }
   std::error_code ec;
   if (std::filesystem::exists(config_.output_root, ec) &&
       !std::filesystem::is_directory(config_.output_root, ec)) {

@@ -1,5 +1,6 @@
 #include "postprocessing/managers/postprocessing_manager.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "utilities/error.h"
@@ -9,8 +10,19 @@ namespace workers {
 StagedPostprocessingManager::StagedPostprocessingManager(const StageRegistry& registry,
                                                          const PostprocessingConfig& config)
     : output_root_(config.output_root), order_(config.stages) {
-  for (const auto& name : order_) {
+  for (std::size_t i = 0; i < order_.size(); ++i) {
+    const auto& name = order_[i];
     if (!built_.count(name)) built_[name] = registry.make(name, config);
+    const auto traits = registry.traits(name);
+    writes_outputs_ = writes_outputs_ || traits.writes_outputs;
+    for (const auto& before : traits.after) {
+      const auto end = order_.begin() + static_cast<std::ptrdiff_t>(i);
+      if (std::find(order_.begin(), end, before) == end) {
+        throw Error(ErrorCode::kConfigError, "stage \"" + name + "\" works on what \"" + before +
+                                                 "\" makes: list \"" + before + "\" before it",
+                    "workers.instructors.postprocessing.stages");
+      }
+    }
   }
 }
 

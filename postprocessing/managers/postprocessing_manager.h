@@ -23,23 +23,29 @@ class PostprocessingManager {
   // Runs on a compute thread; throws workers::Error.
   virtual void run(const std::vector<std::string>& stages, const GenerationRequest& request,
                    GenerationResult& result) = 0;
+  // Whether the configured stages turn images into data.assets (without one a job would answer
+  // no images: the instructor refuses such a configuration at start-up).
+  virtual bool writes_outputs() const = 0;
   // {"output_root": absolute path, "formats": [...], "stages": [...]}.
   virtual nlohmann::json status() const = 0;
 };
 
 class StagedPostprocessingManager : public PostprocessingManager {
  public:
-  // Builds every stage of config.stages now, so a misconfigured name fails at start-up
-  // (Error(CONFIG_ERROR, "workers.instructors.postprocessing.stages")), not on the first job.
+  // Builds every stage of config.stages now, so a misconfigured list fails at start-up
+  // (Error(CONFIG_ERROR, "workers.instructors.postprocessing.stages")), not on the first job: an
+  // unknown name, or a stage listed before one it must follow (StageTraits::after).
   StagedPostprocessingManager(const StageRegistry& registry, const PostprocessingConfig& config);
 
   std::vector<std::string> stages() const override { return order_; }
   // A name not built here is Error(INTERNAL_ERROR): the plan and the config disagree.
   void run(const std::vector<std::string>& stages, const GenerationRequest& request,
            GenerationResult& result) override;
+  bool writes_outputs() const override { return writes_outputs_; }
   nlohmann::json status() const override;
 
  private:
+  bool writes_outputs_ = false;
   std::string output_root_;
   std::vector<std::string> order_;
   // Read-only after construction, so concurrent jobs may share it; each stage guards its own state.

@@ -8,11 +8,17 @@
 
 namespace workers {
 
-void StageRegistry::add(const std::string& name, Factory factory) {
+void StageRegistry::add(const std::string& name, Factory factory, StageTraits traits) {
   if (!factory) throw std::invalid_argument("postprocessing stage " + name + " has no factory");
   if (!factories_.emplace(name, std::move(factory)).second) {
     throw std::invalid_argument("postprocessing stage " + name + " is already registered");
   }
+  traits_[name] = std::move(traits);
+}
+
+StageTraits StageRegistry::traits(const std::string& name) const {
+  const auto it = traits_.find(name);
+  return it == traits_.end() ? StageTraits{} : it->second;
 }
 
 bool StageRegistry::has(const std::string& name) const { return factories_.count(name) != 0; }
@@ -42,11 +48,11 @@ std::shared_ptr<PostprocessingStage> StageRegistry::make(const std::string& name
 
 std::shared_ptr<StageRegistry> default_stage_registry() {
   auto registry = std::make_shared<StageRegistry>();
-  registry->add("encode", [](const PostprocessingConfig& c) {
-    return std::make_shared<EncodeStage>(c.output_root);
-  });
-  registry->add("thumbnail",
-                [](const PostprocessingConfig&) { return std::make_shared<ThumbnailStage>(); });
+  registry->add(
+      "encode", [](const PostprocessingConfig& c) { return std::make_shared<EncodeStage>(c.output_root); },
+      {{}, /*writes_outputs=*/true});
+  registry->add(
+      "thumbnail", [](const PostprocessingConfig&) { return std::make_shared<ThumbnailStage>(); }, {{"encode"}});
   return registry;
 }
 

@@ -13,14 +13,22 @@
 
 namespace workers {
 
+// What the manager checks a configured stage list against.
+struct StageTraits {
+  std::vector<std::string> after;  // stages that must come before this one in a list
+  bool writes_outputs = false;     // turns the images into data.assets (a list needs one)
+};
+
 class StageRegistry {
  public:
   using Factory = std::function<std::shared_ptr<PostprocessingStage>(const PostprocessingConfig&)>;
 
   // Throws std::invalid_argument when `name` is already registered or `factory` is empty: a
   // silent replacement would let a host's stage shadow a production one unnoticed.
-  void add(const std::string& name, Factory factory);
+  void add(const std::string& name, Factory factory, StageTraits traits = {});
   bool has(const std::string& name) const;
+  // The traits `add` was given (default traits for an unknown name).
+  StageTraits traits(const std::string& name) const;
   // Registered names, sorted.
   std::vector<std::string> names() const;
   // Throws Error(CONFIG_ERROR, field workers.instructors.postprocessing.stages) for an unknown
@@ -30,6 +38,7 @@ class StageRegistry {
 
  private:
   std::map<std::string, Factory> factories_;
+  std::map<std::string, StageTraits> traits_;
 };
 
 // The production stages: "encode" (files / base64 and metadata) and "thumbnail" (256 px WEBP).

@@ -26,6 +26,7 @@ struct Fixture {
 
 TEST(PostprocessingInstructor, AFileAsOutputRootIsAConfigErrorNamingTheField) {
   auto manager = std::make_shared<StrictMock<MockPostprocessingManager>>();
+  EXPECT_CALL(*manager, writes_outputs()).Times(2);
   PostprocessingConfig config;
   config.output_root = testing::TempDir() + "/postprocessing_instructor_root_file";
   { std::ofstream(config.output_root) << "x"; }
@@ -36,6 +37,14 @@ TEST(PostprocessingInstructor, AFileAsOutputRootIsAConfigErrorNamingTheField) {
   std::remove(config.output_root.c_str());
   EXPECT_NO_THROW(
       PostprocessingInstructor(manager, config).initialize());  // absent: created on first write
+}
+
+TEST(PostprocessingInstructor, StagesThatWriteNoImagesAreAConfigError) {
+  Fixture f;
+  EXPECT_CALL(*f.manager, writes_outputs()).WillOnce(Return(false));
+  const auto caught = testing_support::catch_error([&] { f.instructor.initialize(); });
+  EXPECT_EQ(caught.code, ErrorCode::kConfigError);
+  EXPECT_EQ(caught.field, "workers.instructors.postprocessing.stages");
 }
 
 TEST(PostprocessingInstructor, AJobRunsTheManagersConfiguredStages) {

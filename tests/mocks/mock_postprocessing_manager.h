@@ -11,6 +11,7 @@ namespace workers {
 class MockPostprocessingManager : public PostprocessingManager {
  public:
   MockPostprocessingManager() {
+    ON_CALL(*this, writes_outputs()).WillByDefault(::testing::Return(true));
     ON_CALL(*this, stages())
         .WillByDefault(::testing::Return(std::vector<std::string>{"encode", "thumbnail"}));
     ON_CALL(*this, status())
@@ -21,6 +22,7 @@ class MockPostprocessingManager : public PostprocessingManager {
   MOCK_METHOD(void, run,
               (const std::vector<std::string>&, const GenerationRequest&, GenerationResult&),
               (override));
+  MOCK_METHOD(bool, writes_outputs, (), (const, override));
   MOCK_METHOD(nlohmann::json, status, (), (const, override));
 };
 

@@ -101,6 +101,19 @@ TEST(StagedPostprocessingManager, UnknownConfiguredStageFailsAtConstruction) {
   EXPECT_EQ(caught.field, "workers.instructors.postprocessing.stages");
 }
 
+TEST(StagedPostprocessingManager, AStageListedBeforeOneItFollowsFailsAtConstruction) {
+  const auto caught = catch_error([] {
+    StagedPostprocessingManager(*default_stage_registry(), config_with({"thumbnail", "encode"}));
+  });
+  EXPECT_EQ(caught.code, ErrorCode::kConfigError);
+  EXPECT_EQ(caught.field, "workers.instructors.postprocessing.stages");
+  EXPECT_NE(caught.message.find("list \"encode\" before it"), std::string::npos) << caught.message;
+  // Only encode writes the images: a list without it is flagged for the instructor to refuse.
+  EXPECT_TRUE(StagedPostprocessingManager(*default_stage_registry(), config_with({"encode"})).writes_outputs());
+  StageRegistry registry = registry_of({{"a", std::make_shared<StrictMock<MockPostprocessingStage>>()}});
+  EXPECT_FALSE(StagedPostprocessingManager(registry, config_with({"a"})).writes_outputs());
+}
+
 TEST(StagedPostprocessingManager, BuildsEachConfiguredStageOnceAtConstruction) {
   StageRegistry registry;
   int built = 0;
