@@ -17,8 +17,10 @@ nlohmann::json to_json(const LoadedModel& m, const std::string& device) {
 ModelInstructor::ModelInstructor(ModelManagers managers, std::shared_ptr<MemoryManager> memory, ModelConfig config)
     : managers_(std::move(managers)), memory_(std::move(memory)), config_(std::move(config)) {}
 
+bool ModelInstructor::available() const { return managers_.resolver != nullptr && memory_ != nullptr; }
+
 void ModelInstructor::require() const {
-  if (!managers_.resolver || !memory_) {
+  if (!available()) {
     throw Error(ErrorCode::kWorkerUnavailable,
                 "model loading is not built into this version yet (no model manager); nothing was loaded");
   }
@@ -164,12 +166,11 @@ nlohmann::json ModelInstructor::status() const {
     loaded_json.push_back(to_json(m, device));
     bytes += m.bytes;
   }
-  const bool available = managers_.resolver != nullptr && memory_ != nullptr;
-  return {{"available", available},
+  return {{"available", available()},
           {"model_roots", config_.model_roots},
           {"lora_roots", config_.lora_roots},
           {"controlnet_roots", config_.controlnet_roots},
-          {"cache_bytes", available ? memory_->budget() : config_.cache_bytes},
+          {"cache_bytes", available() ? memory_->budget() : config_.cache_bytes},
           {"loaded", loaded_json},
           {"loaded_bytes", bytes}};
 }

@@ -50,6 +50,7 @@ class ModelInstructor {
   nlohmann::json status() const;
 
  private:
+  bool available() const;
   void require() const;
   // The canonical path a load/unload request's model resolves to, with its kind and layout.
   ModelHandle handle_of(const ModelReference& reference) const;

@@ -28,14 +28,13 @@ class MemoryManager {
 // The MemoryManager over the one ModelCache every model manager shares.
 class CacheMemoryManager : public MemoryManager {
  public:
-  CacheMemoryManager(std::shared_ptr<ModelCache> cache, std::shared_ptr<const LruBudgetEviction> policy);
-  std::uint64_t budget() const override { return policy_->budget(); }
+  explicit CacheMemoryManager(std::shared_ptr<ModelCache> cache) : cache_(std::move(cache)) {}
+  std::uint64_t budget() const override { return cache_->budget(); }
   std::vector<CacheEntryInfo> resident() const override { return cache_->entries(); }
   std::size_t release(const std::string& path) override { return cache_->erase_model(path); }
 
  private:
   std::shared_ptr<ModelCache> cache_;
-  std::shared_ptr<const LruBudgetEviction> policy_;
 };
 
 // A cache and its memory manager sharing one budget (bytes; 0: no limit).

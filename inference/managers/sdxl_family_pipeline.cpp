@@ -169,8 +169,7 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
   for (int i = 0; i < runs; ++i) {
     const BatchChunk& chunk = plan.chunks[static_cast<std::size_t>(i)];
     run.batch = chunk.size;
-    run.draw_batch = chunk.draw_batch;
-    run.draw_offset = chunk.offset;
+    run.noise_window = {chunk.offset, chunk.draw_batch};
     // run_sdxl sets each scheduler's timesteps, which resets its state: one object serves every run.
     auto generator = at::make_generator<at::CPUGeneratorImpl>(chunk.seed);
     output = run_sdxl(base, resolved.refiner ? &refiner : nullptr, *vae, run, generator, [&](int done, int total) {

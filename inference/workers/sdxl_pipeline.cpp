@@ -183,8 +183,9 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
   const std::vector<std::int64_t> shape{run.batch, vae->config().latent_channels, run.height / factor,
                                         run.width / factor};
 
-  // A chunk draws for the whole batch and keeps its own images (see SdxlRun::draw_batch).
-  const NoiseWindow window_of_batch{run.draw_offset, run.draw_batch > 0 ? run.draw_batch : run.batch};
+  // A chunk draws for the whole batch and keeps its own images (see SdxlRun::noise_window).
+  const NoiseWindow window_of_batch{run.noise_window.offset,
+                                    run.noise_window.total > 0 ? run.noise_window.total : run.batch};
   auto batch_noise = [&](at::Generator& g) {
     auto full = shape;
     full[0] = window_of_batch.total;

@@ -53,11 +53,10 @@ struct SdxlRun {
   std::int64_t height = 1024;
   std::int64_t steps = 30;
   std::int64_t batch = 1;  // num_images_per_prompt
-  // A chunk of a larger batch: every per-image random draw is made for `draw_batch` images and
-  // images [draw_offset, draw_offset + batch) are kept, so the chunk's images equal those of one
-  // run over the whole batch. 0: draw for `batch`.
-  std::int64_t draw_batch = 0;
-  std::int64_t draw_offset = 0;
+  // A chunk of a larger batch: every per-image random draw is made for `noise_window.total`
+  // images and images [offset, offset + batch) are kept, so the chunk's images equal those of one
+  // run over the whole batch. Total 0: draw for `batch`.
+  NoiseWindow noise_window;
   double guidance_scale = 5.0;
   double guidance_rescale = 0.0;
   double strength = 1.0;                // img2img / inpainting

@@ -383,8 +383,7 @@ TEST(SdxlPipeline, ADrawWindowRunGivesItsImageOfTheWholeBatch) {
     SdxlRun run = tiny_run();
     run.steps = 3;
     run.batch = batch;
-    run.draw_batch = draw_batch;
-    run.draw_offset = offset;
+    run.noise_window = {offset, draw_batch};
     auto generator = at::make_generator<at::CPUGeneratorImpl>(23);
     return run_sdxl(base, nullptr, *vae, run, generator, nullptr).latents;
   };
