@@ -15,6 +15,7 @@ packages=(
   build-essential cmake ccache pkg-config
   libtorch-dev libopenblas0-pthread     # Debian's reference BLAS makes libtorch ~20x slower
   libboost-dev nlohmann-json3-dev libspdlog-dev libopencv-dev libicu-dev libssl-dev
+  libzip-dev                            # PyTorch .pth archives (upscaler models)
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-jsonschema                    # the schema tests (tests/communication/validate_schemas.py)
 )

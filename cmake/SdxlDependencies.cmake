@@ -5,7 +5,9 @@ find_package(Boost 1.71 REQUIRED)            # Asio is header-only
 find_package(nlohmann_json 3.9 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(ICU 60 REQUIRED COMPONENTS uc i18n)  # Unicode classes for the CLIP tokenizer
-find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs)  # image files, resizing
+find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs photo)  # image files, resizing, denoising
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)  # PyTorch .pth archives (zip)
 find_package(OpenSSL REQUIRED)               # sha256 of model files (A1111's Model hash, Lora hashes)
 find_package(Torch REQUIRED)                 # Debian 1.13 (CPU) or -DCMAKE_PREFIX_PATH=<libtorch 2.x>
 

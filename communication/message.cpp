@@ -8,6 +8,7 @@ struct TypeName {
 };
 constexpr TypeName kTypes[] = {
     {MessageType::kInference, "inference_request"},
+    {MessageType::kPostprocess, "postprocess_request"},
     {MessageType::kModelLoad, "model_load_request"},
     {MessageType::kModelUnload, "model_unload_request"},
     {MessageType::kStatus, "status_request"},

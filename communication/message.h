@@ -11,7 +11,7 @@
 
 namespace workers {
 
-enum class MessageType { kInference, kModelLoad, kModelUnload, kStatus, kCancel, kShutdown };
+enum class MessageType { kInference, kPostprocess, kModelLoad, kModelUnload, kStatus, kCancel, kShutdown };
 
 std::string_view to_string(MessageType type);                      // "inference_request", ...
 std::optional<MessageType> message_type_from(std::string_view name);
@@ -21,7 +21,7 @@ struct Message {
   std::string request_id;
   MessageType type = MessageType::kStatus;
   std::string format = "canonical";  // or the legacy format it was translated from
-  std::optional<GenerationRequest> generation;  // kInference
+  std::optional<GenerationRequest> generation;  // kInference; kPostprocess (source_image, postprocess)
   ModelReference model;                         // kModelLoad / kModelUnload
   std::string cancel_target;                    // kCancel: the request_id to cancel
   std::vector<std::string> warnings;

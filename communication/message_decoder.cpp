@@ -38,7 +38,7 @@ std::optional<std::string> original_field(const std::map<std::string, std::strin
 
 std::string known_types() {
   std::string list;
-  for (auto t : {MessageType::kInference, MessageType::kModelLoad, MessageType::kModelUnload,
+  for (auto t : {MessageType::kInference, MessageType::kPostprocess, MessageType::kModelLoad, MessageType::kModelUnload,
                  MessageType::kStatus, MessageType::kCancel, MessageType::kShutdown}) {
     list += (list.empty() ? "" : ", ") + std::string(to_string(t));
   }
@@ -141,6 +141,13 @@ Message MessageDecoder::build(const nlohmann::json& canonical, std::vector<std::
       g.request_id = m.request_id;
       if (g.model.base.empty() && !default_model_.empty()) g.model.base = default_model_;
       validate(g, limits_);
+      m.generation = std::move(g);
+      return m;
+    }
+    case MessageType::kPostprocess: {
+      GenerationRequest g = parse_postprocess_request(canonical, warnings);
+      g.request_id = m.request_id;
+      validate_postprocess_only(g, limits_);
       m.generation = std::move(g);
       return m;
     }

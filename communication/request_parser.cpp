@@ -105,7 +105,70 @@ std::optional<SizePair> parse_pair(FieldReader& r, const std::string& key) {
   return SizePair{out[0], out[1]};
 }
 
+// `postprocess`: {upscale: {model, scale, tile} or "model", enhance: {...}, safety_checker}.
+PostprocessSpec parse_postprocess(FieldReader& r) {
+  PostprocessSpec spec;
+  const auto* object = r.object("postprocess");
+  if (!object) return spec;
+  FieldReader p(*object, "postprocess");
+  if (const auto* upscale = p.raw("upscale")) {
+    UpscaleSpec u;
+    if (upscale->is_string()) {
+      u.model = upscale->get<std::string>();
+    } else if (upscale->is_object()) {
+      FieldReader ur(*upscale, "postprocess.upscale");
+      u.model = ur.string("model").value_or("");
+      u.scale = ur.number("scale").value_or(0.0);
+      u.tile = to_int(ur, "tile", -1);
+      if (!ur.unread().empty()) throw_invalid(ur.unread().front(), "unknown upscale field (model, scale, tile)");
+    } else {
+      p.fail("upscale", "must be an upscaler name or an object {model, scale, tile}");
+    }
+    spec.upscale = u;
+  }
+  if (const auto* enhance = p.raw("enhance")) {
+    if (!enhance->is_object()) p.fail("enhance", "must be an object of enhancer options");
+    spec.enhance = *enhance;
+  }
+  spec.safety_checker = p.string("safety_checker").value_or("");
+  if (!p.unread().empty()) {
+    throw_invalid(p.unread().front(), "unknown postprocess stage (upscale, enhance, safety_checker)");
+  }
+  return spec;
+}
+
+void parse_hires(FieldReader& r, GenerationRequest& g) {
+  const auto enable = r.boolean("enable_hr");
+  HiresFix h;
+  bool named = false;
+  if (auto v = r.number("hires_scale")) h.scale = *v, named = true;
+  if (r.integer("hires_steps").has_value()) h.steps = to_int(r, "hires_steps", 0), named = true;
+  if (auto v = r.number("hires_strength")) h.strength = *v, named = true;
+  if (auto v = r.string("hires_upscaler")) h.upscaler = *v, named = true;
+  if (enable.value_or(named)) g.hires = h;
+}
+
+void parse_output(FieldReader& r, GenerationRequest& g) {
+  g.output_format = r.string("output_format").value_or(g.output_format);
+  if (g.output_format == "jpg") g.output_format = "jpeg";
+  g.return_base64 = r.boolean("return_base64").value_or(false);
+  g.priority = to_int(r, "priority", 0);
+  g.timeout_seconds = r.number("timeout");
+}
+
 }  // namespace
+
+GenerationRequest parse_postprocess_request(const nlohmann::json& message, std::vector<std::string>& warnings) {
+  FieldReader r(message, "");
+  GenerationRequest g;
+  r.raw("request_id");
+  r.raw("message_type");
+  g.source_image = r.string("image").value_or("");
+  g.postprocess = parse_postprocess(r);
+  parse_output(r, g);
+  for (const auto& field : r.unread()) warnings.push_back("unknown field ignored: " + field);
+  return g;
+}
 
 GenerationRequest parse_generation_request(const nlohmann::json& message, std::vector<std::string>& warnings) {
   FieldReader r(message, "");
@@ -150,11 +213,9 @@ GenerationRequest parse_generation_request(const nlohmann::json& message, std::v
   g.loras = parse_list<LoraSpec>(r, "loras", parse_lora);
   g.lora_scale = r.number("lora_scale").value_or(g.lora_scale);
   g.controlnets = parse_list<ControlNetSpec>(r, "controlnets", parse_controlnet);
-  g.output_format = r.string("output_format").value_or(g.output_format);
-  if (g.output_format == "jpg") g.output_format = "jpeg";
-  g.return_base64 = r.boolean("return_base64").value_or(false);
-  g.priority = to_int(r, "priority", 0);
-  g.timeout_seconds = r.number("timeout");
+  parse_hires(r, g);
+  g.postprocess = parse_postprocess(r);
+  parse_output(r, g);
   for (const auto& field : r.unread()) warnings.push_back("unknown field ignored: " + field);
   return g;
 }

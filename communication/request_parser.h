@@ -15,4 +15,8 @@ namespace workers {
 // Throws Error(INVALID_REQUEST) naming the field; unknown fields are appended to `warnings`.
 GenerationRequest parse_generation_request(const nlohmann::json& message, std::vector<std::string>& warnings);
 
+// A postprocess_request: `image` (a path under an image root), `postprocess`, and the output
+// fields (output_format, return_base64, priority, timeout).
+GenerationRequest parse_postprocess_request(const nlohmann::json& message, std::vector<std::string>& warnings);
+
 }  // namespace workers

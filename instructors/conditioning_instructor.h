@@ -18,6 +18,10 @@ class ConditioningInstructor {
 
   // Throws Error(INVALID_REQUEST) naming the field. The job carries what it returns.
   ConditioningDecision check(const GenerationRequest& request) const;
+  // A postprocess_request's image from the image roots (compute thread); errors name `field`.
+  SourceImage source_image(const std::string& reference, const std::string& field) const {
+    return manager_->source_image(reference, field);
+  }
   nlohmann::json status() const;
 
  private:

@@ -47,6 +47,23 @@ void InferenceInstructor::submit(JobPlan plan, JobCallbacks callbacks) {
   queue_->submit(std::move(job));
 }
 
+void InferenceInstructor::submit_postprocess(JobPlan plan, Source source, JobCallbacks callbacks) {
+  Job job;
+  job.id = plan.request.request_id;
+  job.priority = plan.request.priority;
+  job.timeout_seconds = plan.request.timeout_seconds.value_or(config_.task_timeout);
+  job.on_progress = std::move(callbacks.on_progress);
+  job.on_failed = std::move(callbacks.on_failed);
+  job.on_done = std::move(callbacks.on_done);
+  job.work = [outputs = outputs_, source = std::move(source), plan = std::move(plan)](const JobContext& context) {
+    auto result = source(plan, context);
+    context.check_cancelled();
+    outputs(plan, result);
+    return result;
+  };
+  queue_->submit(std::move(job));
+}
+
 void InferenceInstructor::submit_task(const std::string& request_id, std::function<nlohmann::json()> work,
                                       JobCallbacks callbacks) {
   Job job;

@@ -42,6 +42,11 @@ class InferenceInstructor {
   // Queues other blocking work (model loads) on the compute threads, with the configured
   // task_timeout; `work` returns the response's data or throws Error.
   void submit_task(const std::string& request_id, std::function<nlohmann::json()> work, JobCallbacks callbacks);
+  // Queues a job without generation (a postprocess_request), with the request's priority and
+  // timeout: `source` makes its result (reads the image) on a compute thread, then the output
+  // stages run over it as over a generation's.
+  using Source = std::function<GenerationResult(const JobPlan&, const JobContext&)>;
+  void submit_postprocess(JobPlan plan, Source source, JobCallbacks callbacks);
   JobState cancel(const std::string& request_id) { return queue_->cancel(request_id); }
   std::size_t abandon(const Error& error) { return queue_->abandon(error); }
   void when_idle(std::function<void()> done) { queue_->when_idle(std::move(done)); }

@@ -1,5 +1,6 @@
 #include "instructors/postprocessing_instructor.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "utilities/error.h"
@@ -27,8 +28,20 @@ void PostprocessingInstructor::initialize() {
 
 nlohmann::json PostprocessingInstructor::status() const { return manager_->status(); }
 
-std::vector<std::string> PostprocessingInstructor::stages(const GenerationRequest&) const {
-  return manager_->stages();
+std::vector<std::string> PostprocessingInstructor::stages(const GenerationRequest& request) const {
+  auto planned = manager_->plan(request);
+  const auto& p = request.postprocess;
+  const std::pair<bool, const char*> asked[] = {{p.upscale.has_value(), "upscale"},
+                                                {!p.enhance.is_null(), "enhance"},
+                                                {!p.safety_checker.empty() && p.safety_checker != "off", "safety_check"}};
+  for (const auto& [wanted, stage] : asked) {
+    if (wanted && std::find(planned.begin(), planned.end(), stage) == planned.end()) {
+      const std::string field = std::string("postprocess.") + (std::string(stage) == "safety_check" ? "safety_checker" : stage);
+      throw_invalid(field, std::string("the \"") + stage + "\" stage is not configured on this worker "
+                           "(workers.instructors.postprocessing.stages)");
+    }
+  }
+  return planned;
 }
 
 void PostprocessingInstructor::finish(const std::vector<std::string>& stages,

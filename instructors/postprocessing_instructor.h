@@ -25,7 +25,9 @@ class PostprocessingInstructor {
   // {"output_root", "formats", "stages"}: the manager's status.
   nlohmann::json status() const;
   // The stages this job runs, in order: decided when the job is planned (JobPlan::stages), so
-  // nothing later decides them again. Today every job runs the configured list.
+  // nothing later decides them again: the configured stages that apply to it, each having checked
+  // the job's options. A postprocess part the job asks for that no configured stage does is
+  // refused (Error(INVALID_REQUEST) naming it), not silently skipped.
   std::vector<std::string> stages(const GenerationRequest& request) const;
   // Runs `stages` over the result (images -> data.assets) and drops the pixels. Runs on the
   // compute thread; throws workers::Error.

@@ -21,6 +21,10 @@ const CommandSpec kCommands[] = {
     {"tokenize", "print the CLIP token ids and tokens of TEXT as JSON", {"model"}, "TEXT"},
     {"generate", "generate images (text2img, img2img, inpaint, base + refiner, LoRAs, ControlNets) with a progress bar",
      {"model", "prompt", "output"}},
+    {"upscale", "upscale an image with an ESRGAN-family model (.pth / .safetensors) or lanczos, bicubic, nearest",
+     {"model", "input", "output"}},
+    {"postprocess", "run postprocessing stages (upscale, enhance, safety check) on an image, as A1111's Extras tab",
+     {"input", "output"}},
     {"version", "print the version", {}},
     {"help", "print this help", {}},
 };
@@ -34,11 +38,15 @@ struct FlagSpec {
 
 const FlagSpec kFlags[] = {
     {"config", "PATH", {}, "workers_config.json (default: $SDXL_WORKERS_CONFIG, else built-in defaults)"},
-    {"model", "PATH", {"inspect", "convert", "tokenize", "generate"},
-     "a diffusers folder or a single-file .safetensors checkpoint (tokenize: a diffusers or tokenizer folder)"},
-    {"output", "PATH", {"convert", "generate"},
-     "convert: the diffusers folder to create (must not exist or be empty); generate: the image file "
-     "(.png, .jpg, .webp; a batch writes NAME-0.png, NAME-1.png, ...)"},
+    {"model", "PATH", {"inspect", "convert", "tokenize", "generate", "upscale"},
+     "a diffusers folder or a single-file .safetensors checkpoint (tokenize: a diffusers or tokenizer folder; "
+     "upscale: an upscaler model file, or lanczos, bicubic, bilinear, nearest)"},
+    {"input", "IMAGE", {"upscale", "postprocess"}, "the image to work on (PNG, JPEG, WEBP, BMP)"},
+    {"output", "PATH", {"convert", "generate", "upscale", "postprocess"},
+     "convert: the diffusers folder to create (must not exist or be empty); generate, upscale, postprocess: the "
+     "image file (.png, .jpg, .webp; a batch writes NAME-0.png, NAME-1.png, ...)"},
+    {"scale", "S", {"upscale"}, "output size / input size (default: the model's native scale; needed for a filter)"},
+    {"tile", "N", {"upscale"}, "tile side in input pixels for a model (0: untiled; default: the configured 256)"},
     {"dtype", "fp16|bf16|fp32", {"convert"}, "weight dtype written (default fp16)"},
     {"config-from", "DIR", {"inspect", "convert", "generate"},
      "diffusers folder whose config.json files win over the configs inferred from shapes"},
@@ -77,6 +85,21 @@ const FlagSpec kFlags[] = {
     {"control-scale", "F", {"generate"}, "the group's conditioning scale (default 1)"},
     {"control-start", "F", {"generate"}, "fraction of the steps where the group starts acting (default 0)"},
     {"control-end", "F", {"generate"}, "fraction of the steps where it stops (default 1)"},
+    {"hires-scale", "S", {"generate"},
+     "A1111's hires fix: a second img2img pass at S times the size (1 < S <= 4; the other --hires-* flags imply 2)"},
+    {"hires-steps", "N", {"generate"}, "denoising steps of the hires pass (default: --steps)"},
+    {"hires-strength", "F", {"generate"}, "denoising strength of the hires pass (default 0.7)"},
+    {"hires-upscaler", "NAME", {"generate"},
+     "Latent (default), Latent (antialiased|bicubic|bicubic antialiased|nearest|nearest-exact), Lanczos, Nearest, "
+     "or an upscaler model file"},
+    {"upscale", "MODEL", {"generate", "postprocess"},
+     "upscale the result: an upscaler model file, or lanczos, bicubic, bilinear, nearest"},
+    {"upscale-by", "S", {"generate", "postprocess"}, "the --upscale factor (default: the model's native scale)"},
+    {"enhance", "JSON", {"generate", "postprocess"},
+     "enhancer options, e.g. '{\"sharpen\": {\"amount\": 0.5}, \"contrast\": 1.1}' (docs/protocol.md)"},
+    {"safety-checker", "MODE", {"generate", "postprocess"}, "flag, black or blur: diffusers' safety checker"},
+    {"safety-model", "DIR", {"generate", "postprocess"},
+     "the safety checker: a diffusers model folder with safety_checker/ and feature_extractor/"},
 };
 
 const FlagSpec* find_flag(const std::string& name) {

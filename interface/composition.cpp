@@ -4,7 +4,9 @@
 #include "compat/request_translator.h"
 #include "devices/torch_device_manager.h"
 #include "inference/managers/sdxl_managers.h"
+#include "postprocessing/managers/file_upscaler_manager.h"
 #include "postprocessing/managers/postprocessing_manager.h"
+#include "postprocessing/managers/torch_safety_checker_manager.h"
 #include "schedulers/managers/scheduler_name_table.h"
 #include "utilities/error.h"
 
@@ -24,13 +26,28 @@ Managers production_managers(const WorkersConfig& config) {
       if (selection.device == "cuda:" + std::to_string(gpu.index)) sized.model.cache_bytes = gpu.total_memory / 10 * 8;
     }
   }
-  auto sdxl = make_sdxl_managers(sized, selection.device, selection.dtype);
+  UpscalerManagerOptions upscaling;
+  upscaling.roots = config.model.upscaler_roots;
+  upscaling.link_targets = config.model.trusted_link_targets;
+  upscaling.tile = config.postprocessing.upscale_tile;
+  upscaling.device = selection.device;
+  upscaling.dtype = selection.dtype;
+  auto upscalers = std::make_shared<FileUpscalerManager>(upscaling);
+  auto sdxl = make_sdxl_managers(sized, selection.device, selection.dtype, upscalers);
   m.models = sdxl.models;
   m.memory = sdxl.memory;
   m.conditioning = sdxl.conditioning;
   m.pipeline = sdxl.pipeline;
   m.batch = std::make_shared<ChunkingBatchManager>(config.main_interface.max_batch_chunk);
-  m.stages = default_stage_registry();
+  StageServices services;
+  services.upscalers = upscalers;
+  services.safety = std::make_shared<TorchSafetyCheckerManager>(
+      config.postprocessing.safety_checker_model, config.postprocessing.safety_checker_mode, selection.device,
+      selection.dtype);
+  services.read_image = [conditioning = m.conditioning](const std::string& path, const std::string& field) {
+    return conditioning->source_image(path, field).image;
+  };
+  m.stages = default_stage_registry(services);
   m.channel = production_channel();
   return m;
 }

@@ -154,7 +154,66 @@ void draw_progress(std::ostream& err, const nlohmann::json& event) {
   err << line.str() << "   " << std::flush;
 }
 
+// An upscaler named on the command line: a filter by name, else a model file whose folder
+// becomes an upscaler root.
+std::string upscaler_flag(const std::string& flag, const std::string& value, WorkersConfig& config) {
+  static const char* kFilters[] = {"lanczos", "bicubic", "bilinear", "nearest", "Lanczos", "Nearest"};
+  for (const char* filter : kFilters) {
+    if (value == filter) return value;
+  }
+  if (value.rfind("Latent", 0) == 0 && flag == "hires-upscaler") return value;
+  std::error_code ec;
+  if (!fs::is_regular_file(value, ec)) {
+    throw_invalid("--" + flag, "\"" + value + "\" is neither an upscaler model file nor lanczos, bicubic, bilinear or nearest");
+  }
+  const std::string path = absolute(value);
+  add_root(config.model.upscaler_roots, absolute_parent(path));
+  return path;
+}
+
+// --upscale/--upscale-by, --enhance, --safety-checker/--safety-model: the request's `postprocess`.
+nlohmann::json postprocess_flags(const CliOptions& o, WorkersConfig& config) {
+  nlohmann::json post = nlohmann::json::object();
+  if (o.values.count("upscale")) {
+    post["upscale"] = {{"model", upscaler_flag("upscale", o.value("upscale"), config)}};
+    if (o.values.count("upscale-by")) post["upscale"]["scale"] = number(o, "upscale-by");
+  } else if (o.values.count("upscale-by")) {
+    throw_invalid("--upscale-by", "needs --upscale");
+  }
+  if (o.values.count("enhance")) {
+    try {
+      post["enhance"] = nlohmann::json::parse(o.value("enhance"));
+    } catch (const nlohmann::json::exception&) {
+      throw_invalid("--enhance", "expects a JSON object, got \"" + o.value("enhance") + "\"");
+    }
+  }
+  if (o.values.count("safety-model")) config.postprocessing.safety_checker_model = absolute(o.value("safety-model"));
+  if (o.values.count("safety-checker")) post["safety_checker"] = o.value("safety-checker");
+  return post;
+}
+
 }  // namespace
+
+nlohmann::json postprocess_request(const CliOptions& o, WorkersConfig& config) {
+  const std::string input = absolute(o.value("input"));
+  const std::string output = o.value("output");
+  add_root(config.conditioning.image_roots, absolute_parent(input));
+  config.postprocessing.output_root = absolute_parent(output);
+  nlohmann::json post;
+  if (o.command == "upscale") {
+    post["upscale"] = {{"model", upscaler_flag("model", o.value("model"), config)}};
+    if (o.values.count("scale")) post["upscale"]["scale"] = number(o, "scale");
+    if (o.values.count("tile")) post["upscale"]["tile"] = integer(o, "tile");
+  } else {
+    post = postprocess_flags(o, config);
+    if (post.empty()) throw_invalid("--upscale", "postprocess needs --upscale, --enhance or --safety-checker");
+  }
+  return {{"message_type", "postprocess_request"},
+          {"request_id", fs::path(output).stem().string()},
+          {"image", input},
+          {"postprocess", post},
+          {"output_format", format_of(output)}};
+}
 
 nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
   const std::string model = o.value("model");
@@ -224,11 +283,19 @@ nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
   if (o.values.count("negative-aesthetic-score")) r["negative_aesthetic_score"] = number(o, "negative-aesthetic-score");
   if (o.values.count("original-size")) r["original_size"] = pair(o, "original-size");
   if (o.values.count("crop-top-left")) r["crops_coords_top_left"] = pair(o, "crop-top-left");
+  if (o.values.count("hires-scale")) r["hires_scale"] = number(o, "hires-scale");
+  if (o.values.count("hires-steps")) r["hires_steps"] = integer(o, "hires-steps");
+  if (o.values.count("hires-strength")) r["hires_strength"] = number(o, "hires-strength");
+  if (o.values.count("hires-upscaler")) {
+    r["hires_upscaler"] = upscaler_flag("hires-upscaler", o.value("hires-upscaler"), config);
+  }
+  if (auto post = postprocess_flags(o, config); !post.empty()) r["postprocess"] = post;
   return r;
 }
 
 int run_generate(const CliOptions& options, WorkersConfig config, std::ostream& out, std::ostream& err) {
-  const nlohmann::json request = generate_request(options, config);
+  const nlohmann::json request =
+      options.command == "generate" ? generate_request(options, config) : postprocess_request(options, config);
   WorkersInterface engine(config);
   engine.initialize();
   std::promise<nlohmann::json> done;
@@ -252,7 +319,10 @@ int run_generate(const CliOptions& options, WorkersConfig config, std::ostream& 
     return 1;
   }
   const auto& data = response["data"];
-  err << "seed " << data.value("seed", 0ull) << "\n";
+  if (data.contains("seed")) err << "seed " << data.value("seed", 0ull) << "\n";
+  if (const auto nsfw = data.find("nsfw_content_detected"); nsfw != data.end()) {
+    err << "nsfw_content_detected " << nsfw->dump() << "\n";
+  }
   // The engine never overwrites a file (it picks a free name); the CLI's --output is the user's
   // explicit choice of name, so the files are moved there, replacing what was there.
   const auto assets = data.value("assets", nlohmann::json::array());

@@ -16,7 +16,12 @@ namespace workers {
 // points the output root at --output's folder. Throws Error(INVALID_REQUEST, "--flag").
 nlohmann::json generate_request(const CliOptions& options, WorkersConfig& config);
 
-// Runs it: progress on `err`, written file paths on `out`. Returns the exit code (0, 1 failed).
+// `upscale` / `postprocess`: a postprocess_request on --input, written to --output; the input's
+// folder becomes an image root, a model file's folder an upscaler root.
+nlohmann::json postprocess_request(const CliOptions& options, WorkersConfig& config);
+
+// Runs generate, upscale or postprocess: progress on `err`, written file paths on `out`.
+// Returns the exit code (0, 1 failed).
 int run_generate(const CliOptions& options, WorkersConfig config, std::ostream& out, std::ostream& err);
 
 }  // namespace workers

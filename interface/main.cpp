@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
                 << std::endl;
       return 0;
     }
-    if (options.command == "generate") return run_generate(options, config, std::cout, std::cerr);
+    if (options.command == "generate" || options.command == "upscale" || options.command == "postprocess") {
+      return run_generate(options, config, std::cout, std::cerr);
+    }
     WorkersInterface engine(config);
     if (serving) return engine.serve(STDIN_FILENO, STDOUT_FILENO);
     engine.initialize();

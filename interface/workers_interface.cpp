@@ -244,9 +244,31 @@ void WorkersInterface::Impl::dispatch(const Message& message, ResponseMeta meta,
       if (on_shutdown_message) on_shutdown_message();
       return;
     case MessageType::kInference:
+    case MessageType::kPostprocess:
       break;
   }
   if (closing) throw Error(ErrorCode::kWorkerUnavailable, "the worker is shutting down; request refused");
+  if (message.type == MessageType::kPostprocess) {
+    // No generation: the image is read on a compute thread, then the planned stages run on it.
+    JobPlan plan;
+    plan.request = *message.generation;
+    plan.stages = instructors.postprocessing->stages(plan.request);
+    JobCallbacks callbacks = final_callbacks(meta, start, on_event);
+    instructors.inference->submit_postprocess(
+        std::move(plan),
+        [conditioning = instructors.conditioning](const JobPlan& job, const JobContext& context) {
+          context.report({0, 1, "postprocessing"});
+          SourceImage source = conditioning->source_image(job.request.source_image, "image");
+          GenerationResult result;
+          result.images.push_back(std::move(source.image));
+          result.metadata = {{"pipeline", "postprocess"},
+                             {"source_image", job.request.source_image},
+                             {"source_parameters", source.parameters}};
+          return result;
+        },
+        std::move(callbacks));
+    return;
+  }
   // Each instructor decides once; the job carries the decisions down (models are resolved when
   // the job starts: that reads the model folders, off the loop).
   JobPlan plan;

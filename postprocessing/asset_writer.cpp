@@ -142,6 +142,10 @@ nlohmann::json AssetWriter::write(const std::vector<Image>& images, const nlohma
       meta["batch_size"] = 1;
       meta.erase("seeds");
     }
+    // The safety checker's verdicts: each asset carries its own.
+    if (const auto nsfw = metadata.find("nsfw_content_detected"); nsfw != metadata.end() && nsfw->is_array()) {
+      meta["nsfw_content_detected"] = i < nsfw->size() ? (*nsfw)[i] : nlohmann::json(nullptr);
+    }
     // PNG: A1111's parameters and ComfyUI's workflow chunks; JPEG/WEBP: parameters in EXIF.
     TextChunks text{{"parameters", a1111_parameters(meta)}};
     const auto workflow = options.format == "png" ? comfyui_prompt(meta) : std::nullopt;

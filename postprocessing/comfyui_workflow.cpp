@@ -43,6 +43,8 @@ std::optional<json> comfyui_prompt(const json& m) {
   if ((pipeline != "text2img" && !img2img) || (img2img && !m.contains("init_image")))
     return std::nullopt;
   if (m.contains("refiner") || !m.value("controlnets", json::array()).empty()) return std::nullopt;
+  // A second pass or postprocessing would need nodes this graph does not draw: none, not a wrong one.
+  if (m.contains("hires") || m.contains("postprocess_upscale") || m.contains("enhance")) return std::nullopt;
 
   Graph graph;
   // A single-file checkpoint loads from ComfyUI's models/checkpoints; a diffusers folder from

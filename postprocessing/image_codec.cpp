@@ -9,6 +9,7 @@
 
 #include "postprocessing/exif.h"
 #include "utilities/cv_image.h"
+#include "utilities/pil_resample.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -57,9 +58,8 @@ Image thumbnail(const Image& image, int max_side) {
   const double f = static_cast<double>(max_side) / longer;
   const int w = std::max(1, static_cast<int>(image.width * f + 0.5));
   const int h = std::max(1, static_cast<int>(image.height * f + 0.5));
-  cv::Mat out;
-  cv::resize(as_mat(image), out, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-  return from_mat(out);
+  // PIL's bicubic, as Image.resize computes it (thumbnails in A1111 and galleries come from PIL).
+  return pil_resize(image, w, h, PilFilter::kBicubic);
 }
 
 std::string encode_image(const Image& image, const std::string& format, const TextChunks& text, int quality) {

@@ -51,7 +51,43 @@ int a1111_clip_skip(const nlohmann::json& m) {
   return m.value("clip_skip_style", "diffusers") == "a1111" ? value : value + 2;
 }
 
+namespace {
+
+// What the postprocessing stages did, as A1111 names it ("Postprocess upscale by: 2,
+// Postprocess upscaler: R-ESRGAN 4x+"); the enhancer's own fields after them.
+std::vector<std::pair<std::string, std::string>> postprocess_fields(const nlohmann::json& m) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  if (const auto up = m.find("postprocess_upscale"); up != m.end() && up->is_object()) {
+    fields.emplace_back("Postprocess upscale by", number(up->value("scale", nlohmann::json(1))));
+    fields.emplace_back("Postprocess upscaler", up->value("upscaler", ""));
+  }
+  if (const auto text = m.find("enhance_infotext"); text != m.end() && text->is_string() && !text->empty()) {
+    fields.emplace_back("", text->get<std::string>());  // already "Key: value, ..." pairs
+  }
+  return fields;
+}
+
+std::string join_fields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string line;
+  for (const auto& [label, value] : fields) {
+    if (!line.empty()) line += ", ";
+    line += label.empty() ? value : label + ": " + quote(value);
+  }
+  return line;
+}
+
+}  // namespace
+
 std::string a1111_parameters(const nlohmann::json& m) {
+  // A postprocessed file keeps the parameters it came with (A1111's Extras tab does), with what
+  // was done to it added to their last line.
+  if (const auto source = m.find("source_parameters"); source != m.end()) {
+    std::string text = source->is_string() ? source->get<std::string>() : "";
+    const std::string added = join_fields(postprocess_fields(m));
+    if (added.empty()) return text;
+    if (text.empty()) return added;
+    return text + (text.back() == '\n' ? "" : ", ") + added;
+  }
   std::string text = m.value("prompt", "");
   const auto loras = m.value("loras", nlohmann::json::array());
   // A1111 reads LoRAs from the prompt (as users type them there), so they go back into it.
@@ -73,8 +109,11 @@ std::string a1111_parameters(const nlohmann::json& m) {
   add("Schedule type", "schedule_type");
   add("CFG scale", "guidance_scale");
   add("Seed", "seed");
-  if (m.contains("width") && m.contains("height"))
+  if (const auto size = m.find("size"); size != m.end() && size->is_array() && size->size() == 2) {
+    put("Size", number((*size)[0]) + "x" + number((*size)[1]));
+  } else if (m.contains("width") && m.contains("height")) {
     put("Size", number(m["width"]) + "x" + number(m["height"]));
+  }
   add("Model hash", "model_hash");
   if (m.contains("model") && m["model"].is_string()) put("Model", a1111_model_name(m["model"]));
   add("VAE hash", "vae_hash");
@@ -86,6 +125,9 @@ std::string a1111_parameters(const nlohmann::json& m) {
     add("Batch pos", "batch_index");
   }
   add("Denoising strength", "strength");
+  if (const auto hires = m.find("hires"); hires != m.end() && hires->is_object()) {
+    put("Denoising strength", number(hires->value("strength", nlohmann::json(0.7))));
+  }
   if (const int clip_skip = a1111_clip_skip(m)) put("Clip skip", std::to_string(clip_skip));
   add("CFG Rescale phi", "guidance_rescale");
   if (m.contains("refiner") && m["refiner"].is_string()) {
@@ -117,12 +159,16 @@ std::string a1111_parameters(const nlohmann::json& m) {
     lora_hashes += (lora_hashes.empty() ? "" : ", ") + name + ": " + hash;
   }
   put("Lora hashes", lora_hashes);
-  add("Version", "version");
-  text += "\n";
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    text += (i ? ", " : "") + fields[i].first + ": " + quote(fields[i].second);
+  // A1111's hires fix fields (processing.StableDiffusionProcessingTxt2Img.init).
+  if (const auto hires = m.find("hires"); hires != m.end() && hires->is_object()) {
+    put("Hires upscale", number(hires->value("scale", nlohmann::json(2))));
+    if (hires->value("steps", 0) > 0) put("Hires steps", number((*hires)["steps"]));
+    put("Hires upscaler", hires->value("upscaler", ""));
   }
-  return text;
+  add("Version", "version");
+  const auto post = postprocess_fields(m);
+  fields.insert(fields.end(), post.begin(), post.end());
+  return text + "\n" + join_fields(fields);
 }
 
 }  // namespace workers

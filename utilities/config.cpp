@@ -32,6 +32,7 @@ const EnvOverride kOverrides[] = {
     {"SDXL_WORKERS_MODEL_ROOTS", "/workers/instructors/model/model_roots", EnvKind::kList},
     {"SDXL_WORKERS_LORA_ROOTS", "/workers/instructors/model/lora_roots", EnvKind::kList},
     {"SDXL_WORKERS_CONTROLNET_ROOTS", "/workers/instructors/model/controlnet_roots", EnvKind::kList},
+    {"SDXL_WORKERS_UPSCALER_ROOTS", "/workers/instructors/model/upscaler_roots", EnvKind::kList},
     {"SDXL_WORKERS_IMAGE_ROOTS", "/workers/instructors/conditioning/image_roots", EnvKind::kList},
     {"SDXL_WORKERS_CACHE_BYTES", "/workers/instructors/model/cache_bytes", EnvKind::kInteger},
     {"SDXL_WORKERS_DEFAULT_MODEL", "/workers/instructors/model/default_model", EnvKind::kString},
@@ -41,6 +42,8 @@ const EnvOverride kOverrides[] = {
      EnvKind::kInteger},
     {"SDXL_WORKERS_OUTPUT_ROOT", "/workers/instructors/postprocessing/output_root", EnvKind::kString},
     {"SDXL_WORKERS_POSTPROCESSING_STAGES", "/workers/instructors/postprocessing/stages", EnvKind::kList},
+    {"SDXL_WORKERS_SAFETY_CHECKER_MODEL", "/workers/instructors/postprocessing/safety_checker/model", EnvKind::kString},
+    {"SDXL_WORKERS_SAFETY_CHECKER_MODE", "/workers/instructors/postprocessing/safety_checker/mode", EnvKind::kString},
     {"SDXL_WORKERS_LOG_LEVEL", "/logging/level", EnvKind::kString},
     {"SDXL_WORKERS_LOG_FILE", "/logging/file", EnvKind::kString},
 };
@@ -201,6 +204,7 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   c.model.model_roots = strings(model, "model_roots", c.model.model_roots);
   c.model.lora_roots = strings(model, "lora_roots", c.model.lora_roots);
   c.model.controlnet_roots = strings(model, "controlnet_roots", c.model.controlnet_roots);
+  c.model.upscaler_roots = strings(model, "upscaler_roots", c.model.upscaler_roots);
   if (const auto* types = model.object("controlnet_models")) {
     for (auto it = types->begin(); it != types->end(); ++it) {
       if (!it.value().is_string() || it.value().get<std::string>().empty()) {
@@ -223,13 +227,18 @@ WorkersConfig parse_config(const nlohmann::json& document) {
     c.postprocessing.output_root = *o;
   }
   c.postprocessing.stages = stage_list(post, c.postprocessing.stages);
+  c.postprocessing.upscale_tile = bounded_int(post, "upscale_tile", c.postprocessing.upscale_tile, 0, 4096);
+  FieldReader safety = section(post, "safety_checker");
+  if (auto m = safety.string("model")) c.postprocessing.safety_checker_model = *m;
+  c.postprocessing.safety_checker_mode =
+      one_of(safety, "mode", c.postprocessing.safety_checker_mode, {"off", "flag", "black", "blur"});
   FieldReader logging = section(root, "logging");
   c.logging.level = one_of(logging, "level", c.logging.level,
                            {"trace", "debug", "info", "warn", "error", "critical", "off"});
   if (auto f = logging.string("file")) c.logging.file = *f;
 
   for (const FieldReader* r : {&root, &workers, &main, &limits, &instructors, &device, &comm, &model,
-                               &conditioning, &inference, &scheduler, &post, &logging}) {
+                               &conditioning, &inference, &scheduler, &post, &safety, &logging}) {
     collect_unknown(*r, c.warnings);
   }
   return c;
@@ -282,14 +291,19 @@ nlohmann::json to_json(const WorkersConfig& c) {
             {"max_pending_output_bytes", c.communication.max_pending_output_bytes}}},
           {"model",
            {{"model_roots", c.model.model_roots}, {"lora_roots", c.model.lora_roots},
-            {"controlnet_roots", c.model.controlnet_roots}, {"controlnet_models", c.model.controlnet_models},
+            {"controlnet_roots", c.model.controlnet_roots}, {"upscaler_roots", c.model.upscaler_roots},
+            {"controlnet_models", c.model.controlnet_models},
             {"cache_bytes", c.model.cache_bytes}, {"trusted_link_targets", c.model.trusted_link_targets},
             {"default_model", c.model.default_model}}},
           {"conditioning", {{"image_roots", c.conditioning.image_roots}}},
           {"inference", nlohmann::json::object()},
           {"scheduler", {{"default", c.scheduler.default_scheduler}}},
           {"postprocessing",
-           {{"output_root", c.postprocessing.output_root}, {"stages", c.postprocessing.stages}}}}}}},
+           {{"output_root", c.postprocessing.output_root},
+            {"stages", c.postprocessing.stages},
+            {"upscale_tile", c.postprocessing.upscale_tile},
+            {"safety_checker",
+             {{"model", c.postprocessing.safety_checker_model}, {"mode", c.postprocessing.safety_checker_mode}}}}}}}}},
       {"logging", {{"level", c.logging.level}, {"file", c.logging.file}}}};
 }
 

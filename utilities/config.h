@@ -38,6 +38,8 @@ struct ModelConfig {
   std::vector<std::string> model_roots;
   std::vector<std::string> lora_roots;
   std::vector<std::string> controlnet_roots;
+  // ESRGAN-family upscaler models (.pth / .safetensors), named by file name or stem.
+  std::vector<std::string> upscaler_roots;
   // ControlNet type -> model reference under a ControlNet root, for "canny:0.8" style requests.
   std::map<std::string, std::string> controlnet_models;
   std::uint64_t cache_bytes = 0;  // model cache budget; 0: chosen from device memory
@@ -61,7 +63,16 @@ struct PostprocessingConfig {
   std::string output_root = "outputs";
   // The postprocessing stages every job runs, in order (names from the StageRegistry; checked
   // when the manager is built, since the registry is not known here).
-  std::vector<std::string> stages = {"encode", "thumbnail"};
+  // Each stage runs only for a job that asks for it (postprocess.*), except encode and thumbnail.
+  std::vector<std::string> stages = {"safety_check", "upscale", "enhance", "encode", "thumbnail"};
+  // Neural upscalers run on tiles of this many input pixels a side (with overlap), so memory stays
+  // bounded whatever the image size; 0: the whole image at once. A request's upscale.tile wins.
+  int upscale_tile = 256;
+  // diffusers' StableDiffusionSafetyChecker: a diffusers model folder (with safety_checker/ and
+  // feature_extractor/) or its safety_checker folder. Empty: none; a job asking for one fails.
+  std::string safety_checker_model;
+  // The mode of jobs that name none: off, flag, black or blur.
+  std::string safety_checker_mode = "off";
 };
 
 struct MainInterfaceConfig {

@@ -46,7 +46,46 @@ void check_prompt(const std::string& field, const std::string& text, const Reque
   }
 }
 
+void check_output(const GenerationRequest& r, const RequestLimits& limits) {
+  if (r.output_format != "png" && r.output_format != "jpeg" && r.output_format != "webp") {
+    throw_invalid("output_format", "must be png, jpeg or webp, got \"" + r.output_format + "\"");
+  }
+  if (r.timeout_seconds) {
+    check_range("timeout", *r.timeout_seconds, 0.0, limits.max_timeout_seconds);
+    if (*r.timeout_seconds <= 0.0) throw_invalid("timeout", "must be greater than 0");
+  }
+}
+
+void check_postprocess(const PostprocessSpec& p) {
+  if (p.upscale) {
+    if (p.upscale->model.empty()) {
+      throw_invalid("postprocess.upscale.model",
+                    "is required: an upscaler model name, or lanczos, bicubic, bilinear or nearest");
+    }
+    if (p.upscale->scale != 0.0) check_range("postprocess.upscale.scale", p.upscale->scale, 0.25, 8.0);
+    if (p.upscale->tile != -1) check_range("postprocess.upscale.tile", p.upscale->tile, 0, 4096);
+  }
+  if (!p.enhance.is_null() && !p.enhance.is_object()) {
+    throw_invalid("postprocess.enhance", "must be an object of enhancer options");
+  }
+  const auto& mode = p.safety_checker;
+  if (!mode.empty() && mode != "off" && mode != "flag" && mode != "black" && mode != "blur") {
+    throw_invalid("postprocess.safety_checker", "must be off, flag, black or blur, got \"" + mode + "\"");
+  }
+}
+
 }  // namespace
+
+int hires_size(int size, double scale) { return static_cast<int>(size * scale) / 8 * 8; }
+
+void validate_postprocess_only(const GenerationRequest& r, const RequestLimits& limits) {
+  if (r.source_image.empty()) throw_invalid("image", "is required (a path under an image root)");
+  if (r.postprocess.empty()) {
+    throw_invalid("postprocess", "is required: at least one of upscale, enhance, safety_checker");
+  }
+  check_postprocess(r.postprocess);
+  check_output(r, limits);
+}
 
 void validate(const GenerationRequest& r, const RequestLimits& limits) {
   check_prompt("prompt", r.prompt, limits);
@@ -112,13 +151,29 @@ void validate(const GenerationRequest& r, const RequestLimits& limits) {
     if (c.threshold_a) check_range(field + ".threshold_a", *c.threshold_a, 0.0, 10000.0);
     if (c.threshold_b) check_range(field + ".threshold_b", *c.threshold_b, 0.0, 10000.0);
   }
-  if (r.output_format != "png" && r.output_format != "jpeg" && r.output_format != "webp") {
-    throw_invalid("output_format", "must be png, jpeg or webp, got \"" + r.output_format + "\"");
+  if (r.hires) {
+    const HiresFix& h = *r.hires;
+    check_range("hires_scale", h.scale, 1.0, 4.0);
+    check_range("hires_steps", h.steps, 0, limits.max_steps);
+    check_range("hires_strength", h.strength, 0.0, 1.0);
+    if (h.strength <= 0.0) throw_invalid("hires_strength", "must be greater than 0");
+    if (h.upscaler.empty()) throw_invalid("hires_upscaler", "must name a latent mode or an upscaler");
+    if (!r.init_image.empty()) {
+      throw_invalid("hires_scale", "the hires fix is a second pass of text2img; it cannot follow img2img or inpainting");
+    }
+    if (!r.model.refiner.empty()) {
+      throw_invalid("hires_scale", "the hires fix does not run with a refiner: run the refiner on the hires result "
+                                   "as img2img instead");
+    }
+    const int w = hires_size(r.width, h.scale), hh = hires_size(r.height, h.scale);
+    if (w > limits.max_size || hh > limits.max_size) {
+      throw_invalid("hires_scale", "makes " + std::to_string(w) + "x" + std::to_string(hh) + ", over the size limit " +
+                                       std::to_string(limits.max_size));
+    }
+    if (w <= r.width && hh <= r.height) throw_invalid("hires_scale", "must make the image larger");
   }
-  if (r.timeout_seconds) {
-    check_range("timeout", *r.timeout_seconds, 0.0, limits.max_timeout_seconds);
-    if (*r.timeout_seconds <= 0.0) throw_invalid("timeout", "must be greater than 0");
-  }
+  check_postprocess(r.postprocess);
+  check_output(r, limits);
 }
 
 nlohmann::json to_json(const GenerationRequest& r) {
@@ -168,6 +223,23 @@ nlohmann::json to_json(const GenerationRequest& r) {
     if (c.threshold_a) j["controlnets"].back()["threshold_a"] = *c.threshold_a;
     if (c.threshold_b) j["controlnets"].back()["threshold_b"] = *c.threshold_b;
   }
+  if (r.hires) {
+    j["enable_hr"] = true;
+    j["hires_scale"] = r.hires->scale;
+    j["hires_steps"] = r.hires->steps;
+    j["hires_strength"] = r.hires->strength;
+    j["hires_upscaler"] = r.hires->upscaler;
+  }
+  if (!r.postprocess.empty()) {
+    auto& p = j["postprocess"] = nlohmann::json::object();
+    if (r.postprocess.upscale) {
+      p["upscale"] = {{"model", r.postprocess.upscale->model}, {"scale", r.postprocess.upscale->scale}};
+      if (r.postprocess.upscale->tile != -1) p["upscale"]["tile"] = r.postprocess.upscale->tile;
+    }
+    if (!r.postprocess.enhance.is_null()) p["enhance"] = r.postprocess.enhance;
+    if (!r.postprocess.safety_checker.empty()) p["safety_checker"] = r.postprocess.safety_checker;
+  }
+  if (!r.source_image.empty()) j["image"] = r.source_image;
   j["output_format"] = r.output_format;
   j["return_base64"] = r.return_base64;
   j["priority"] = r.priority;

@@ -45,6 +45,36 @@ struct ModelReference {
   std::string component = "base";  // base, refiner, vae, lora, controlnet
 };
 
+// A1111's "Hires. fix": after the first pass at width × height, the result is upscaled by
+// `scale` (its latents, or its pixels through an upscaler) and denoised again as img2img.
+struct HiresFix {
+  double scale = 2.0;     // hires_scale (A1111's hr_scale); the size is floor(size × scale / 8) × 8
+  int steps = 0;          // hires_steps: the second pass's denoising steps; 0: the first pass's
+  double strength = 0.7;  // hires_strength (A1111's "Denoising strength" of the second pass)
+  // hires_upscaler: "Latent" (bilinear), "Latent (antialiased)", "Latent (bicubic)", "Latent
+  // (bicubic antialiased)", "Latent (nearest)", "Latent (nearest-exact)" upscale the latents;
+  // anything else names a pixel upscaler (Lanczos, Nearest, ... or an upscaler model).
+  std::string upscaler = "Latent";
+};
+
+// The postprocess stage of an upscaler (A1111's Extras "Upscale by").
+struct UpscaleSpec {
+  std::string model;   // a resampling filter (lanczos, bicubic, bilinear, nearest) or an upscaler model
+  double scale = 0.0;  // output size / input size; 0: the model's native scale
+  int tile = -1;       // tile side in input pixels for a model (0: untiled); -1: the configured one
+};
+
+// What the postprocessing stages do to a job's images (each absent part is not done).
+struct PostprocessSpec {
+  std::optional<UpscaleSpec> upscale;
+  // The enhancer's options as sent; the postprocessing instructor checks them when it plans the
+  // job (they belong to the enhancer worker, which utilities does not know).
+  nlohmann::json enhance;
+  // "off", "flag" (report only), "black" (diffusers) or "blur"; "": the configured mode.
+  std::string safety_checker;
+  bool empty() const { return !upscale && enhance.is_null() && safety_checker.empty(); }
+};
+
 using SizePair = std::pair<int, int>;  // (height, width) or (top, left), as diffusers orders them
 
 struct GenerationRequest {
@@ -84,6 +114,10 @@ struct GenerationRequest {
   std::vector<LoraSpec> loras;
   double lora_scale = 1.0;  // global multiplier of every LoRA weight
   std::vector<ControlNetSpec> controlnets;
+  std::optional<HiresFix> hires;
+  PostprocessSpec postprocess;
+  // A postprocess_request's image (a path under an image root): no generation, only stages.
+  std::string source_image;
   std::string output_format = "png";      // png, jpeg, webp
   bool return_base64 = false;
   int priority = 0;                       // higher runs first
@@ -103,6 +137,12 @@ struct RequestLimits {
 // Throws workers::Error(INVALID_REQUEST) naming the first field whose value is out of bounds or
 // inconsistent with another field.
 void validate(const GenerationRequest& request, const RequestLimits& limits);
+
+// The checks of a postprocess_request (source_image and postprocess; no model, no prompt).
+void validate_postprocess_only(const GenerationRequest& request, const RequestLimits& limits);
+
+// The hires fix's second-pass size: floor(size × scale / 8) × 8, as A1111 sizes it.
+int hires_size(int size, double scale);
 
 // Canonical JSON form (the protocol's inference_request fields), for logs and tests.
 nlohmann::json to_json(const GenerationRequest& request);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "utilities/generation_request.h"
+#include "utilities/image.h"
 
 namespace at {
 class Tensor;
@@ -28,6 +29,12 @@ struct ConditioningDecision {
   int clip_hidden_index = -2;  // negative index into the CLIP hidden states (clip_skip.h)
   // Per request.controlnets[i]: the preprocessor to run on its control image ("" = none).
   std::vector<std::string> control_preprocessors;
+};
+
+// A postprocess_request's input: the image as it is, and the A1111 parameters its file carries.
+struct SourceImage {
+  Image image;             // RGB, not resized
+  std::string parameters;  // the PNG `parameters` chunk or EXIF UserComment; "" when none
 };
 
 // The role the denoising worker encodes prompts through.
@@ -57,6 +64,9 @@ class ConditioningManager : public PromptEncoder {
   virtual at::Tensor control_image(const std::string& reference, const std::string& image_field,
                                    const std::string& preprocess, const ControlNetSpec& spec,
                                    const std::string& spec_field, int width, int height) const = 0;
+  // An image from the image roots as it is (errors name `field`), with its embedded parameters:
+  // the input of a postprocess_request, and the init image colour correction matches.
+  virtual SourceImage source_image(const std::string& reference, const std::string& field) const = 0;
   virtual nlohmann::json status() const = 0;
 };
 

@@ -7,6 +7,7 @@
 #include "conditioning/prompt_encoder.h"
 #include "conditioning/workers/image_tensors.h"
 #include "conditioning/workers/input_images.h"
+#include "postprocessing/image_codec.h"
 #include "utilities/error.h"
 #include "utilities/path_roots.h"
 
@@ -81,6 +82,12 @@ at::Tensor SdxlConditioningManager::control_image(
                                    spec_field + ".preprocess");
   }
   return control_tensor(map);
+}
+
+SourceImage SdxlConditioningManager::source_image(const std::string& reference, const std::string& field) const {
+  const auto path = resolve_input_file(image_roots_, reference, field, kImageRootsSetting);
+  const std::string bytes = read_file_bytes(path, field);
+  return {decode_image(bytes, 3, field), embedded_parameters(bytes).value_or("")};
 }
 
 nlohmann::json SdxlConditioningManager::status() const {

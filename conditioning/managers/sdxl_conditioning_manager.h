@@ -25,6 +25,7 @@ class SdxlConditioningManager : public ConditioningManager {
   at::Tensor control_image(const std::string& reference, const std::string& image_field,
                            const std::string& preprocess, const ControlNetSpec& spec,
                            const std::string& spec_field, int width, int height) const override;
+  SourceImage source_image(const std::string& reference, const std::string& field) const override;
   nlohmann::json status() const override;
 
  private:

@@ -11,6 +11,7 @@
 
 #include "utilities/cv_image.h"
 #include "utilities/error.h"
+#include "utilities/pil_resample.h"
 
 namespace workers {
 namespace {
@@ -109,6 +110,10 @@ Image decode_image(std::string_view bytes, int channels, const std::string& fiel
 }
 
 Image read_image_file(const std::string& path, int channels, const std::string& field) {
+  return decode_image(read_file_bytes(path, field), channels, field);
+}
+
+std::string read_file_bytes(const std::string& path, const std::string& field) {
   constexpr std::uintmax_t kMaxBytes = 256u << 20;
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
@@ -119,14 +124,12 @@ Image read_image_file(const std::string& path, int channels, const std::string& 
   if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) {
     throw_invalid(field, "\"" + path + "\" cannot be read");
   }
-  return decode_image(bytes, channels, field);
+  return bytes;
 }
 
 Image resize_image(const Image& image, int width, int height) {
   if (image.width == width && image.height == height) return image;
-  cv::Mat out;
-  cv::resize(as_mat(image), out, cv::Size(width, height), 0, 0, cv::INTER_LANCZOS4);
-  return from_mat(out);
+  return pil_resize(image, width, height, PilFilter::kLanczos);
 }
 
 }  // namespace workers

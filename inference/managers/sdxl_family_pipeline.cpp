@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "conditioning/prompt_encoder.h"
+#include "conditioning/workers/image_tensors.h"
 #include "inference/workers/latents.h"
 #include "inference/workers/sdxl_pipeline.h"
 #include "models/io/lora_format.h"
@@ -51,6 +52,56 @@ AdaptableModules adaptable(const SdxlStage& stage, bool text) {
   return modules;
 }
 
+// A1111's latent upscale modes (shared.latent_upscale_modes): F.interpolate's mode and antialias.
+struct LatentMode {
+  const char* name;
+  torch::nn::functional::InterpolateFuncOptions::mode_t mode;
+  bool antialias;
+  bool nearest;  // nearest modes take no align_corners
+};
+const LatentMode* latent_mode(const std::string& upscaler) {
+  static const LatentMode kModes[] = {{"Latent", torch::kBilinear, false, false},
+                                      {"Latent (antialiased)", torch::kBilinear, true, false},
+                                      {"Latent (bicubic)", torch::kBicubic, false, false},
+                                      {"Latent (bicubic antialiased)", torch::kBicubic, true, false},
+                                      {"Latent (nearest)", torch::kNearest, false, true},
+                                      {"Latent (nearest-exact)", torch::kNearestExact, false, true}};
+  for (const auto& m : kModes) {
+    if (upscaler == m.name) return &m;
+  }
+  return nullptr;
+}
+
+at::Tensor upscale_latents(const at::Tensor& latents, const LatentMode& mode, std::int64_t height, std::int64_t width) {
+  auto options = torch::nn::functional::InterpolateFuncOptions()
+                     .size(std::vector<std::int64_t>{height, width})
+                     .mode(mode.mode)
+                     .antialias(mode.antialias);
+  if (!mode.nearest) options.align_corners(false);
+  return torch::nn::functional::interpolate(latents, options);
+}
+
+// The VAE's latent sample of each image, drawing the noise for the whole window (a chunk keeps
+// its images' draws, as in one run over the batch).
+at::Tensor encode_window(AutoencoderKL& vae, const at::Tensor& images, at::Generator& generator,
+                         const NoiseWindow& window, const at::TensorOptions& target) {
+  const auto param = vae->parameters().front();
+  auto moments = vae->encode(images.to(param.device(), param.scalar_type()));
+  auto shape = moments.mean.sizes().vec();
+  shape[0] = window.total;
+  auto noise = draw_latent_noise(shape, generator, moments.mean.options()).narrow(0, window.offset, images.size(0));
+  auto sample = moments.mean + at::exp(0.5 * moments.logvar) * noise;
+  return (vae->config().scaling_factor * sample).to(target.device(), target.dtype());
+}
+
+// Denoising steps for img2img so that `steps` of them run at `strength` (A1111 runs the hires
+// pass as steps / strength with t_enc = steps - 1: exactly `steps` denoising steps).
+std::int64_t img2img_schedule(int steps, double strength) {
+  auto total = static_cast<std::int64_t>(std::ceil(steps / strength - 1e-9));
+  while (static_cast<std::int64_t>(total * strength) < steps) ++total;
+  return total;
+}
+
 std::string pipeline_name(const GenerationRequest& r, const ModelHandle& base) {
   if (!r.mask_image.empty()) return base.kind == ModelKind::kSdxlInpaint ? "inpaint (9-channel)" : "inpaint";
   return r.init_image.empty() ? "text2img" : "img2img";
@@ -59,8 +110,11 @@ std::string pipeline_name(const GenerationRequest& r, const ModelHandle& base) {
 }  // namespace
 
 SdxlFamilyPipeline::SdxlFamilyPipeline(ModelManagers models, std::shared_ptr<ConditioningManager> conditioning,
-                                       SdxlPipelineSettings settings)
-    : models_(std::move(models)), conditioning_(std::move(conditioning)), settings_(settings) {}
+                                       SdxlPipelineSettings settings, std::shared_ptr<UpscalerManager> upscalers)
+    : models_(std::move(models)),
+      conditioning_(std::move(conditioning)),
+      settings_(settings),
+      upscalers_(std::move(upscalers)) {}
 
 GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& context) {
   c10::InferenceMode inference_mode;
@@ -152,6 +206,34 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
     run.mask = conditioning_->mask_image(request.mask_image, "mask_image", request.width, request.height);
   }
 
+  // The hires fix: a second img2img pass at the larger size, from the first pass's latents
+  // (latent modes) or its upscaled pixels, drawn from a generator seeded as the first pass's.
+  std::optional<SdxlRun> hires;
+  const LatentMode* hires_latent = nullptr;
+  std::shared_ptr<ImageUpscaler> hires_upscaler;
+  if (request.hires) {
+    const HiresFix& fix = *request.hires;
+    hires = run;
+    hires->width = hires_size(request.width, fix.scale);
+    hires->height = hires_size(request.height, fix.scale);
+    hires->steps = img2img_schedule(fix.steps > 0 ? fix.steps : request.steps, fix.strength);
+    hires->strength = fix.strength;
+    hires->micro = micro_conditioning(request, static_cast<int>(hires->height), static_cast<int>(hires->width));
+    for (std::size_t i = 0; i < hires->controls.size(); ++i) {
+      const auto& control = resolved.controls[i];
+      hires->controls[i].image =
+          conditioning_->control_image(control.image, control.image_field, control.preprocess, request.controlnets[i],
+                                       "controlnets[" + std::to_string(i) + "]", static_cast<int>(hires->width),
+                                       static_cast<int>(hires->height));
+    }
+    hires_latent = latent_mode(fix.upscaler);
+    if (!hires_latent) {
+      if (!upscalers_) throw_invalid("hires_upscaler", "this worker has only the latent upscalers");
+      hires_upscaler = upscalers_->upscaler(fix.upscaler, -1, "hires_upscaler");
+    }
+    run.decode = hires_upscaler != nullptr;  // a latent pass goes on from the latents alone
+  }
+
   // Held until the job ends: no other stack is merged into these objects meanwhile.
   const std::string signature = stack_signature(stack, *models_.loras);
   for (auto& target : base_targets) {
@@ -179,6 +261,35 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
       // ETA from the denoising steps alone: model loading would make the first estimates wrong.
       context.report({all_done, all, "denoising", {{"eta", spent / all_done * (all - all_done)}}});
     });
+    if (hires) {
+      context.check_cancelled();
+      SdxlRun& second = *hires;
+      second.batch = chunk.size;
+      second.noise_window = run.noise_window;
+      // A1111 draws the second pass's noise from the same seeds as the first.
+      auto hires_generator = at::make_generator<at::CPUGeneratorImpl>(chunk.seed);
+      const NoiseWindow window{chunk.offset, chunk.draw_batch > 0 ? chunk.draw_batch : chunk.size};
+      const auto target = base.unet->parameters().front().options();
+      const auto factor = (*vae)->config().downscale_factor();
+      if (hires_latent) {
+        second.init_latents = upscale_latents(output.latents, *hires_latent, second.height / factor, second.width / factor);
+      } else {
+        std::vector<at::Tensor> upscaled;
+        for (const auto& image : to_images(output.images)) {
+          context.check_cancelled();
+          upscaled.push_back(image_tensor(hires_upscaler->upscale(image, static_cast<int>(second.width),
+                                                                   static_cast<int>(second.height))));
+        }
+        second.init_latents = encode_window(*vae, at::cat(upscaled, 0), hires_generator, window, target);
+      }
+      const auto hires_started = Clock::now();
+      output = run_sdxl(base, nullptr, *vae, second, hires_generator, [&](int done, int total) {
+        context.check_cancelled();
+        const int all_done = i * total + done, all = runs * total;
+        const double spent = std::chrono::duration<double>(Clock::now() - hires_started).count();
+        context.report({all_done, all, "hires", {{"eta", spent / all_done * (all - all_done)}}});
+      });
+    }
     images.push_back(output.images);
   }
   context.report({1, 1, "decoding"});
@@ -201,6 +312,9 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
                      {"comfyui_sampler", labels.comfyui_sampler},
                      {"comfyui_scheduler", labels.comfyui_scheduler},
                      {"pipeline", pipeline_name(request, resolved.base)},
+                     // The size generated at: PNG info's "Size" (A1111 writes the first pass's size
+                     // beside "Hires upscale", and keeps it when Extras upscales the file).
+                     {"size", {request.width, request.height}},
                      {"model", resolved.base.reference},
                      {"model_format", std::string(to_string(resolved.base.layout))},
                      {"prompt", request.prompt},
@@ -232,6 +346,15 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
       m["vae_file"] = std::filesystem::path(resolved.vae.path).filename().string();
       m["vae_hash"] = model_hash(hashes_, resolved.vae);
     }
+  }
+  if (request.hires) {
+    const HiresFix& fix = *request.hires;
+    m["hires"] = {{"scale", fix.scale},
+                  {"steps", fix.steps},
+                  {"strength", fix.strength},
+                  {"upscaler", hires_upscaler ? hires_upscaler->name() : fix.upscaler},
+                  {"first_pass_size", {request.width, request.height}},
+                  {"size", {hires->width, hires->height}}};
   }
   if (request.clip_skip) {
     m["clip_skip"] = *request.clip_skip;

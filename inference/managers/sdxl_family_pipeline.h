@@ -10,6 +10,7 @@
 #include "inference/managers/lora_gate.h"
 #include "inference/managers/pipeline_manager.h"
 #include "models/managers/model_managers.h"
+#include "postprocessing/managers/upscaler_manager.h"
 #include "postprocessing/file_hashes.h"
 
 namespace workers {
@@ -20,8 +21,9 @@ struct SdxlPipelineSettings {
 
 class SdxlFamilyPipeline : public Pipeline {
  public:
+  // `upscalers`: the hires fix's pixel upscalers (null: only its latent modes).
   SdxlFamilyPipeline(ModelManagers models, std::shared_ptr<ConditioningManager> conditioning,
-                     SdxlPipelineSettings settings);
+                     SdxlPipelineSettings settings, std::shared_ptr<UpscalerManager> upscalers = nullptr);
 
   GenerationResult run(const JobPlan& plan, const JobContext& context) override;
 
@@ -29,6 +31,7 @@ class SdxlFamilyPipeline : public Pipeline {
   ModelManagers models_;
   std::shared_ptr<ConditioningManager> conditioning_;
   SdxlPipelineSettings settings_;
+  std::shared_ptr<UpscalerManager> upscalers_;
   LoraGate lora_gate_;    // which LoRA stack each cached base model has merged
   FileHashCache hashes_;  // A1111's model, VAE and LoRA hashes for the metadata, once per file
 };

@@ -7,7 +7,8 @@
 
 namespace workers {
 
-SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype) {
+SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype,
+                                std::shared_ptr<UpscalerManager> upscalers) {
   SdxlManagers out;
   auto memory = make_memory(config.model.cache_bytes);
   out.memory = memory.memory;
@@ -15,7 +16,8 @@ SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& 
   out.conditioning = std::make_shared<SdxlConditioningManager>(config.conditioning);
   auto pipelines = std::make_shared<FamilyPipelineManager>();
   // The pipeline registry: one line per model family a base model may be.
-  auto sdxl = std::make_shared<SdxlFamilyPipeline>(out.models, out.conditioning, SdxlPipelineSettings{});
+  auto sdxl = std::make_shared<SdxlFamilyPipeline>(out.models, out.conditioning, SdxlPipelineSettings{},
+                                                   std::move(upscalers));
   pipelines->register_pipeline(ModelKind::kSdxlBase, sdxl);
   pipelines->register_pipeline(ModelKind::kSdxlInpaint, sdxl);
   out.pipeline = pipelines;

@@ -10,6 +10,7 @@
 #include "inference/managers/memory_manager.h"
 #include "inference/managers/pipeline_manager.h"
 #include "models/managers/model_managers.h"
+#include "postprocessing/managers/upscaler_manager.h"
 #include "utilities/config.h"
 
 namespace workers {
@@ -23,6 +24,8 @@ struct SdxlManagers {
 
 // `device` / `dtype`: the device policy's choice (e.g. "cpu", "float32"). config.model.cache_bytes
 // must already hold the budget to use (0: unlimited).
-SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype);
+// `upscalers`: the hires fix's pixel upscalers (null: only its latent modes).
+SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype,
+                                std::shared_ptr<UpscalerManager> upscalers = nullptr);
 
 }  // namespace workers

@@ -176,7 +176,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
   const auto param = base.unet->parameters().front();
   const auto target = param.options();
   const bool cfg = run.guidance_scale > 1.0;
-  const bool img2img = run.init_image.defined();
+  const bool img2img = run.init_image.defined() || run.init_latents.defined();
   const bool inpaint = run.mask.defined();
   const bool nine_channels = base.unet->config().in_channels == 9;
   const auto factor = vae->config().downscale_factor();
@@ -210,7 +210,9 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
   if (!img2img) {
     latents = batch_noise(generator) * scheduler.init_noise_sigma();
   } else if (!inpaint) {
-    auto image_latents = encode_image_latents(vae, run.init_image, generator, target).repeat({run.batch, 1, 1, 1});
+    auto image_latents = run.init_latents.defined()
+                             ? run.init_latents.to(target.device(), target.dtype())
+                             : encode_image_latents(vae, run.init_image, generator, target).repeat({run.batch, 1, 1, 1});
     auto noise = batch_noise(generator);
     latents = scheduler.add_noise(image_latents, noise, window.timesteps[0].item<double>());
   } else {
@@ -253,7 +255,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
                       generator, progress);
   }
   out.latents = latents;
-  out.images = decode_latents(vae, latents);
+  if (run.decode) out.images = decode_latents(vae, latents);
   return out;
 }
 

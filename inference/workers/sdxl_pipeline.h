@@ -63,6 +63,10 @@ struct SdxlRun {
   std::optional<double> denoising_end;  // where the refiner takes over (needs a refiner)
   MicroConditioning micro;
   at::Tensor init_image;  // [1, 3, H, W] in [-1, 1]; undefined: text2img
+  // img2img from latents instead ([batch, 4, H/8, W/8], already scaled, one per image): what
+  // diffusers does with a 4-channel `image`, no VAE encoding. The hires fix's second pass.
+  at::Tensor init_latents;
+  bool decode = true;     // false: out.images stays undefined (the latents go on to another pass)
   at::Tensor mask;        // [1, 1, H, W] in {0, 1}; undefined: no inpainting
   std::vector<ControlUnit> controls;  // ControlNets on the base model's steps (summed residuals)
 };

@@ -47,7 +47,12 @@ ModelRegistry::ModelRegistry(std::vector<std::string> roots, RegistryKind kind,
 bool ModelRegistry::is_match(const fs::path& path) const {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return !kind_.folder_marker.empty() && fs::is_regular_file(path / kind_.folder_marker, ec);
-  return fs::is_regular_file(path, ec) && path.extension() == ".safetensors";
+  return fs::is_regular_file(path, ec) && has_extension(path);
+}
+
+bool ModelRegistry::has_extension(const fs::path& path) const {
+  const auto ext = path.extension().string();
+  return std::find(kind_.extensions.begin(), kind_.extensions.end(), ext) != kind_.extensions.end();
 }
 
 // <root>/**/<reference>.safetensors, in root order, then path order (A1111 finds LoRAs this way).
@@ -60,7 +65,7 @@ std::vector<fs::path> ModelRegistry::by_name(const std::string& reference) const
     for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
          !ec && it != end; it.increment(ec)) {
       const auto& p = it->path();
-      if (p.extension() == ".safetensors" && (p.stem() == reference || p.filename() == reference)) here.push_back(p);
+      if (has_extension(p) && (p.stem() == reference || p.filename() == reference)) here.push_back(p);
     }
     std::sort(here.begin(), here.end());
     found.insert(found.end(), here.begin(), here.end());
@@ -88,7 +93,7 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
     }
     for (const auto& root : roots_) {
       candidates.push_back(fs::path(root) / ref);
-      candidates.push_back(fs::path(root) / (reference + ".safetensors"));
+      for (const auto& ext : kind_.extensions) candidates.push_back(fs::path(root) / (reference + ext));
     }
   }
   // The first candidate that matches, contained in a root; nullopt when none matches.
@@ -117,9 +122,11 @@ ResolvedModel ModelRegistry::resolve(const std::string& reference, const std::st
   for (const auto& candidate : candidates) tried.push_back(candidate.string());
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-  const std::string shapes = kind_.folder_marker.empty()
-                                ? "a .safetensors file"
-                                : "a folder with " + kind_.folder_marker + " or a .safetensors file";
+  std::string files;
+  for (const auto& ext : kind_.extensions) files += (files.empty() ? "a " : " or ") + ext;
+  files += " file";
+  const std::string shapes =
+      kind_.folder_marker.empty() ? files : "a folder with " + kind_.folder_marker + " or " + files;
   throw Error(ErrorCode::kModelNotFound,
               field + ": no " + kind_.what + " \"" + reference + "\" (" + shapes + "); tried " + list +
                   (kind_.search_subfolders ? " and every subfolder" : ""),

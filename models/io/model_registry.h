@@ -26,6 +26,9 @@ struct RegistryKind {
   std::string folder_marker = "model_index.json";  // "" : folders are never a match
   std::string roots_setting = "workers.instructors.model.model_roots or SDXL_WORKERS_MODEL_ROOTS";
   bool search_subfolders = false;           // a bare name also matches <root>/**/<name>.safetensors
+  // The single-file extensions that count, in the order a bare name tries them. Only upscalers add
+  // ".pth": their reader is a safe pickle subset (models/io/pickle_reader.h).
+  std::vector<std::string> extensions = {".safetensors"};
 };
 
 class ModelRegistry {
@@ -46,6 +49,7 @@ class ModelRegistry {
 
  private:
   bool is_match(const std::filesystem::path& path) const;
+  bool has_extension(const std::filesystem::path& path) const;
   std::vector<std::filesystem::path> by_name(const std::string& reference) const;
 
   std::vector<std::string> roots_;  // canonical

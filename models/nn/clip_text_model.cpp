@@ -15,8 +15,8 @@ at::Tensor ClipEmbeddingsImpl::forward(const at::Tensor& input_ids) {
   return token_embedding(input_ids) + position_embedding(positions).unsqueeze(0);
 }
 
-ClipAttentionImpl::ClipAttentionImpl(const ClipTextConfig& c) : heads(c.num_attention_heads) {
-  kernel.causal = true;
+ClipAttentionImpl::ClipAttentionImpl(const ClipEncoderConfig& c) : heads(c.num_attention_heads) {
+  kernel.causal = c.causal;
   q_proj = register_module("q_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
   k_proj = register_module("k_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
   v_proj = register_module("v_proj", torch::nn::Linear(c.hidden_size, c.hidden_size));
@@ -27,7 +27,7 @@ at::Tensor ClipAttentionImpl::forward(const at::Tensor& x) {
   return out_proj(attention(q_proj(x), k_proj(x), v_proj(x), heads, kernel));
 }
 
-ClipMlpImpl::ClipMlpImpl(const ClipTextConfig& c) : quick_gelu(c.hidden_act == "quick_gelu") {
+ClipMlpImpl::ClipMlpImpl(const ClipEncoderConfig& c) : quick_gelu(c.hidden_act == "quick_gelu") {
   fc1 = register_module("fc1", torch::nn::Linear(c.hidden_size, c.intermediate_size));
   fc2 = register_module("fc2", torch::nn::Linear(c.intermediate_size, c.hidden_size));
 }
@@ -38,7 +38,7 @@ at::Tensor ClipMlpImpl::forward(const at::Tensor& x) {
   return fc2(h);
 }
 
-ClipEncoderLayerImpl::ClipEncoderLayerImpl(const ClipTextConfig& c) {
+ClipEncoderLayerImpl::ClipEncoderLayerImpl(const ClipEncoderConfig& c) {
   using namespace torch::nn;
   layer_norm1 = register_module("layer_norm1", LayerNorm(LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   self_attn = register_module("self_attn", ClipAttention(c));

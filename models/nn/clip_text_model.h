@@ -28,7 +28,7 @@ struct ClipEmbeddingsImpl : torch::nn::Module {
 TORCH_MODULE(ClipEmbeddings);
 
 struct ClipAttentionImpl : torch::nn::Module {
-  explicit ClipAttentionImpl(const ClipTextConfig& config);
+  explicit ClipAttentionImpl(const ClipEncoderConfig& config);
   at::Tensor forward(const at::Tensor& x);
   std::int64_t heads;
   AttentionOptions kernel;
@@ -37,7 +37,7 @@ struct ClipAttentionImpl : torch::nn::Module {
 TORCH_MODULE(ClipAttention);
 
 struct ClipMlpImpl : torch::nn::Module {
-  explicit ClipMlpImpl(const ClipTextConfig& config);
+  explicit ClipMlpImpl(const ClipEncoderConfig& config);
   at::Tensor forward(const at::Tensor& x);
   bool quick_gelu;
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
@@ -45,7 +45,7 @@ struct ClipMlpImpl : torch::nn::Module {
 TORCH_MODULE(ClipMlp);
 
 struct ClipEncoderLayerImpl : torch::nn::Module {
-  explicit ClipEncoderLayerImpl(const ClipTextConfig& config);
+  explicit ClipEncoderLayerImpl(const ClipEncoderConfig& config);
   at::Tensor forward(const at::Tensor& x);
   torch::nn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
   ClipAttention self_attn{nullptr};

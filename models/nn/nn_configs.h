@@ -78,15 +78,20 @@ struct VaeConfig {
   static VaeConfig from_json(const nlohmann::json& config, const std::string& where);
 };
 
-struct ClipTextConfig {
-  std::int64_t vocab_size = 49408;
+// What CLIP's encoder layers are built from, shared by the text and the vision towers.
+struct ClipEncoderConfig {
   std::int64_t hidden_size = 768;
   std::int64_t intermediate_size = 3072;
   std::int64_t num_hidden_layers = 12;
   std::int64_t num_attention_heads = 12;
-  std::int64_t max_position_embeddings = 77;
   std::string hidden_act = "quick_gelu";  // quick_gelu | gelu
   double layer_norm_eps = 1e-5;
+  bool causal = true;  // the text tower masks future tokens; the vision tower attends both ways
+};
+
+struct ClipTextConfig : ClipEncoderConfig {
+  std::int64_t vocab_size = 49408;
+  std::int64_t max_position_embeddings = 77;
   std::int64_t projection_dim = 768;
   std::int64_t eos_token_id = 2;
   bool with_projection = false;  // CLIPTextModelWithProjection (text_projection, text_embeds)

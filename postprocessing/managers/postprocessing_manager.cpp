@@ -15,15 +15,33 @@ StagedPostprocessingManager::StagedPostprocessingManager(const StageRegistry& re
     if (!built_.count(name)) built_[name] = registry.make(name, config);
     const auto traits = registry.traits(name);
     writes_outputs_ = writes_outputs_ || traits.writes_outputs;
+    const auto end = order_.begin() + static_cast<std::ptrdiff_t>(i);
     for (const auto& before : traits.after) {
-      const auto end = order_.begin() + static_cast<std::ptrdiff_t>(i);
       if (std::find(order_.begin(), end, before) == end) {
         throw Error(ErrorCode::kConfigError, "stage \"" + name + "\" works on what \"" + before +
                                                  "\" makes: list \"" + before + "\" before it",
                     "workers.instructors.postprocessing.stages");
       }
     }
+    for (const auto& later : traits.before) {
+      if (std::find(order_.begin(), end, later) != end) {
+        throw Error(ErrorCode::kConfigError, "stage \"" + name + "\" changes the images that \"" + later +
+                                                 "\" uses: list \"" + name + "\" before it",
+                    "workers.instructors.postprocessing.stages");
+      }
+    }
   }
+}
+
+std::vector<std::string> StagedPostprocessingManager::plan(const GenerationRequest& request) const {
+  std::vector<std::string> planned;
+  for (const auto& name : order_) {
+    const auto& stage = *built_.at(name);
+    if (!stage.applies(request)) continue;
+    stage.check(request);
+    planned.push_back(name);
+  }
+  return planned;
 }
 
 void StagedPostprocessingManager::run(const std::vector<std::string>& stages,

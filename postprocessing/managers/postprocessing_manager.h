@@ -19,6 +19,9 @@ class PostprocessingManager {
   virtual ~PostprocessingManager() = default;
   // The configured stage names, in the order they run.
   virtual std::vector<std::string> stages() const = 0;
+  // The configured stages this job runs, in order (those that apply to it), after each one has
+  // checked the job's options. On the loop, when the job is planned; throws the check's Error.
+  virtual std::vector<std::string> plan(const GenerationRequest& request) const = 0;
   // Runs `stages` in order, then drops result.images: the response carries assets, not pixels.
   // Runs on a compute thread; throws workers::Error.
   virtual void run(const std::vector<std::string>& stages, const GenerationRequest& request,
@@ -38,6 +41,7 @@ class StagedPostprocessingManager : public PostprocessingManager {
   StagedPostprocessingManager(const StageRegistry& registry, const PostprocessingConfig& config);
 
   std::vector<std::string> stages() const override { return order_; }
+  std::vector<std::string> plan(const GenerationRequest& request) const override;
   // A name not built here is Error(INTERNAL_ERROR): the plan and the config disagree.
   void run(const std::vector<std::string>& stages, const GenerationRequest& request,
            GenerationResult& result) override;

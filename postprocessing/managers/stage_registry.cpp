@@ -3,6 +3,9 @@
 #include <stdexcept>
 
 #include "postprocessing/workers/encode_stage.h"
+#include "postprocessing/workers/enhance_stage.h"
+#include "postprocessing/workers/safety_check_stage.h"
+#include "postprocessing/workers/upscale_stage.h"
 #include "postprocessing/workers/thumbnail_stage.h"
 #include "utilities/error.h"
 
@@ -46,13 +49,39 @@ std::shared_ptr<PostprocessingStage> StageRegistry::make(const std::string& name
   return stage;
 }
 
-std::shared_ptr<StageRegistry> default_stage_registry() {
+namespace {
+StageTraits must_precede(std::vector<std::string> later) {
+  StageTraits traits;
+  traits.before = std::move(later);
+  return traits;
+}
+}  // namespace
+
+std::shared_ptr<StageRegistry> default_stage_registry(const StageServices& services) {
   auto registry = std::make_shared<StageRegistry>();
+  // The check runs on the generated pixels (as diffusers does), before they are enlarged.
   registry->add(
-      "encode", [](const PostprocessingConfig& c) { return std::make_shared<EncodeStage>(c.output_root); },
-      {{}, /*writes_outputs=*/true});
+      "safety_check",
+      [safety = services.safety](const PostprocessingConfig& c) {
+        return std::make_shared<SafetyCheckStage>(safety, c.safety_checker_mode);
+      },
+      must_precede({"upscale", "enhance", "encode"}));
   registry->add(
-      "thumbnail", [](const PostprocessingConfig&) { return std::make_shared<ThumbnailStage>(); }, {{"encode"}});
+      "upscale",
+      [upscalers = services.upscalers](const PostprocessingConfig&) { return std::make_shared<UpscaleStage>(upscalers); },
+      must_precede({"enhance", "encode"}));
+  registry->add(
+      "enhance",
+      [read = services.read_image](const PostprocessingConfig&) { return std::make_shared<EnhanceStage>(read); },
+      must_precede({"encode"}));
+  StageTraits encode;
+  encode.writes_outputs = true;
+  registry->add(
+      "encode", [](const PostprocessingConfig& c) { return std::make_shared<EncodeStage>(c.output_root); }, encode);
+  StageTraits thumbnail;
+  thumbnail.after = {"encode"};
+  registry->add(
+      "thumbnail", [](const PostprocessingConfig&) { return std::make_shared<ThumbnailStage>(); }, thumbnail);
   return registry;
 }
 

@@ -15,7 +15,8 @@ namespace workers {
 
 // What the manager checks a configured stage list against.
 struct StageTraits {
-  std::vector<std::string> after;  // stages that must come before this one in a list
+  std::vector<std::string> after;   // stages that must come before this one in a list
+  std::vector<std::string> before;  // stages that must come after this one in a list
   bool writes_outputs = false;     // turns the images into data.assets (a list needs one)
 };
 
@@ -41,7 +42,20 @@ class StageRegistry {
   std::map<std::string, StageTraits> traits_;
 };
 
-// The production stages: "encode" (files / base64 and metadata) and "thumbnail" (256 px WEBP).
-std::shared_ptr<StageRegistry> default_stage_registry();
+class UpscalerManager;
+class SafetyCheckerManager;
+
+// What the model-backed and input-reading stages are built over (null: the stage is not
+// registered, so a configuration that lists it fails at start-up naming it).
+struct StageServices {
+  std::shared_ptr<UpscalerManager> upscalers;
+  std::shared_ptr<SafetyCheckerManager> safety;
+  // Reads an image a request names (the init image, for colour correction) inside the image roots.
+  std::function<Image(const std::string& path, const std::string& field)> read_image;
+};
+
+// The production stages: "safety_check", "upscale", "enhance" (each for the jobs that ask),
+// "encode" (files / base64 and metadata) and "thumbnail" (256 px WEBP).
+std::shared_ptr<StageRegistry> default_stage_registry(const StageServices& services = {});
 
 }  // namespace workers

@@ -270,3 +270,86 @@ TEST(MessageDecoder, ACanonicalMessageIsNeverHandedToATranslator) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+std::string decode_error_field(const std::string& line) {
+  auto result = decoder().decode_line(line);
+  EXPECT_TRUE(result.error) << line;
+  return result.error ? result.error->field() : "";
+}
+
+TEST(MessageDecoder, HiresFixFieldsTurnTheFixOnWithA1111Defaults) {
+  auto g = decode_ok(R"({"message_type":"inference_request","model":"m","prompt":"p","width":512,"height":768,)"
+                     R"("hires_scale":1.5,"hires_upscaler":"R-ESRGAN 4x+"})");
+  ASSERT_TRUE(g.hires);
+  EXPECT_DOUBLE_EQ(g.hires->scale, 1.5);
+  EXPECT_EQ(g.hires->steps, 0);
+  EXPECT_DOUBLE_EQ(g.hires->strength, 0.7);
+  EXPECT_EQ(g.hires->upscaler, "R-ESRGAN 4x+");
+  EXPECT_EQ(hires_size(768, 1.5), 1152);
+  EXPECT_TRUE(decode_ok(R"({"message_type":"inference_request","model":"m","enable_hr":true})").hires);
+  EXPECT_FALSE(decode_ok(R"({"message_type":"inference_request","model":"m","enable_hr":false,"hires_scale":2})").hires);
+  EXPECT_FALSE(decode_ok(R"({"message_type":"inference_request","model":"m"})").hires);
+  const std::string base = R"({"message_type":"inference_request","model":"m",)";
+  EXPECT_EQ(decode_error_field(base + R"("hires_scale":5})"), "hires_scale");
+  EXPECT_EQ(decode_error_field(base + R"("hires_scale":1})"), "hires_scale");  // not larger
+  EXPECT_EQ(decode_error_field(base + R"("width":4096,"height":1024,"hires_scale":2})"), "hires_scale");
+  EXPECT_EQ(decode_error_field(base + R"("hires_steps":-1})"), "hires_steps");
+  EXPECT_EQ(decode_error_field(base + R"("hires_strength":0})"), "hires_strength");
+  EXPECT_EQ(decode_error_field(base + R"("hires_upscaler":""})"), "hires_upscaler");
+  EXPECT_EQ(decode_error_field(base + R"("hires_scale":2,"init_image":"a.png"})"), "hires_scale");
+  EXPECT_EQ(decode_error_field(base + R"("hires_scale":2,"model":{"base":"m","refiner":"r"}})"), "hires_scale");
+}
+
+TEST(MessageDecoder, PostprocessObjectAndItsFieldErrors) {
+  auto g = decode_ok(R"({"message_type":"inference_request","model":"m","postprocess":{)"
+                     R"("upscale":{"model":"4x-UltraSharp","scale":2,"tile":128},"enhance":{"contrast":1.1},)"
+                     R"("safety_checker":"blur"}})");
+  ASSERT_TRUE(g.postprocess.upscale);
+  EXPECT_EQ(g.postprocess.upscale->model, "4x-UltraSharp");
+  EXPECT_DOUBLE_EQ(g.postprocess.upscale->scale, 2.0);
+  EXPECT_EQ(g.postprocess.upscale->tile, 128);
+  EXPECT_EQ(g.postprocess.enhance, (nlohmann::json{{"contrast", 1.1}}));
+  EXPECT_EQ(g.postprocess.safety_checker, "blur");
+  EXPECT_EQ(decode_ok(R"({"message_type":"inference_request","model":"m","postprocess":{"upscale":"lanczos"}})")
+                .postprocess.upscale->model,
+            "lanczos");
+  const std::string base = R"({"message_type":"inference_request","model":"m","postprocess":)";
+  EXPECT_EQ(decode_error_field(base + R"({"upscale":{"scale":2}}})"), "postprocess.upscale.model");
+  EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"x","scale":20}}})"), "postprocess.upscale.scale");
+  EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"x","tile":-5}}})"), "postprocess.upscale.tile");
+  EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"x","size":2}}})"), "postprocess.upscale.size");
+  EXPECT_EQ(decode_error_field(base + R"({"upscale":7}})"), "postprocess.upscale");
+  EXPECT_EQ(decode_error_field(base + R"({"enhance":[1]}})"), "postprocess.enhance");
+  EXPECT_EQ(decode_error_field(base + R"({"safety_checker":"hide"}})"), "postprocess.safety_checker");
+  EXPECT_EQ(decode_error_field(base + R"({"restore_faces":true}})"), "postprocess.restore_faces");
+  EXPECT_EQ(decode_error_field(base + R"("upscale"})"), "postprocess");
+}
+
+TEST(MessageDecoder, PostprocessRequestNeedsAnImageAndAStage) {
+  auto result = decoder().decode_line(R"({"request_id":"pp","message_type":"postprocess_request",)"
+                                      R"("image":"in.png","postprocess":{"upscale":"lanczos"},"output_format":"jpg"})");
+  ASSERT_FALSE(result.error) << result.error->what();
+  EXPECT_EQ(result.response_type, "postprocess_response");
+  EXPECT_EQ(result.message->type, MessageType::kPostprocess);
+  const auto& g = *result.message->generation;
+  EXPECT_EQ(g.source_image, "in.png");
+  EXPECT_EQ(g.output_format, "jpeg");
+  EXPECT_TRUE(g.model.base.empty());  // no model needed
+  EXPECT_EQ(decode_error_field(R"({"message_type":"postprocess_request","postprocess":{"upscale":"lanczos"}})"),
+            "image");
+  EXPECT_EQ(decode_error_field(R"({"message_type":"postprocess_request","image":"in.png"})"), "postprocess");
+  EXPECT_EQ(decode_error_field(R"({"message_type":"postprocess_request","image":"in.png","postprocess":{}})"),
+            "postprocess");
+  EXPECT_EQ(decode_error_field(R"({"message_type":"postprocess_request","image":"in.png",)"
+                               R"("postprocess":{"upscale":"lanczos"},"output_format":"gif"})"),
+            "output_format");
+  auto warned = decoder().decode_line(R"({"message_type":"postprocess_request","image":"in.png",)"
+                                      R"("postprocess":{"upscale":"lanczos"},"prompt":"ignored"})");
+  EXPECT_EQ(warned.warnings, std::vector<std::string>{"unknown field ignored: prompt"});
+}
+
+}  // namespace
+}  // namespace workers

@@ -23,6 +23,8 @@ TEST(SchemaSync, InferenceSchemaListsExactlyTheCanonicalFields) {
   full.negative_original_size = full.negative_target_size = full.negative_crops_coords_top_left = SizePair{1, 1};
   full.clip_skip = 1;
   full.timeout_seconds = 1;
+  full.hires = HiresFix{};
+  full.postprocess.upscale = UpscaleSpec{"x"};
   std::set<std::string> canonical{"message_type"};
   const auto full_json = to_json(full);
   for (const auto& [key, value] : full_json.items()) canonical.insert(key);
@@ -48,7 +50,7 @@ TEST(SchemaSync, EverySchemaPropertyIsReadWithoutAnUnknownFieldWarning) {
 }
 
 TEST(SchemaSync, EverySchemaFileIsAnObjectWithIdAndDialect) {
-  for (const char* name : {"inference_request", "model_load_request", "model_unload_request", "status_request",
+  for (const char* name : {"inference_request", "postprocess_request", "model_load_request", "model_unload_request", "status_request",
                            "cancel_request", "shutdown", "response", "progress_event"}) {
     auto schema = load_schema(std::string(name) + ".schema.json");
     EXPECT_EQ(schema["$schema"], "https://json-schema.org/draft/2020-12/schema") << name;

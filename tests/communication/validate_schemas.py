@@ -34,8 +34,8 @@ except ImportError:  # pragma: no cover - depends on the machine
     sys.exit(1)
 
 REQUEST_TYPES = {
-    "inference_request", "model_load_request", "model_unload_request", "status_request",
-    "cancel_request", "shutdown",
+    "inference_request", "postprocess_request", "model_load_request", "model_unload_request",
+    "status_request", "cancel_request", "shutdown",
 }
 MARKER = re.compile(r"^\s*<!--\s*schema:\s*(\w+)\s*-->\s*$")
 FENCE_OPEN = re.compile(r"^```json\s*$")

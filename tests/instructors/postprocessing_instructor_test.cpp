@@ -47,11 +47,30 @@ TEST(PostprocessingInstructor, StagesThatWriteNoImagesAreAConfigError) {
   EXPECT_EQ(caught.field, "workers.instructors.postprocessing.stages");
 }
 
-TEST(PostprocessingInstructor, AJobRunsTheManagersConfiguredStages) {
+TEST(PostprocessingInstructor, AJobRunsTheStagesTheManagerPlansForIt) {
   Fixture f;
-  EXPECT_CALL(*f.manager, stages()).WillOnce(Return(std::vector<std::string>{"invert", "encode"}));
+  EXPECT_CALL(*f.manager, plan(_)).WillOnce(Return(std::vector<std::string>{"invert", "encode"}));
   EXPECT_EQ(f.instructor.stages(GenerationRequest{}),
             (std::vector<std::string>{"invert", "encode"}));
+}
+
+TEST(PostprocessingInstructor, APostprocessPartNoConfiguredStageDoesIsRefusedNamingIt) {
+  Fixture f;
+  EXPECT_CALL(*f.manager, plan(_)).WillRepeatedly(Return(std::vector<std::string>{"encode"}));
+  GenerationRequest upscale;
+  upscale.postprocess.upscale = UpscaleSpec{"lanczos", 2.0, -1};
+  auto caught = testing_support::catch_error([&] { f.instructor.stages(upscale); });
+  EXPECT_EQ(caught.code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(caught.field, "postprocess.upscale");
+  EXPECT_NE(caught.message.find("workers.instructors.postprocessing.stages"), std::string::npos);
+  GenerationRequest enhance;
+  enhance.postprocess.enhance = {{"contrast", 1.1}};
+  EXPECT_EQ(testing_support::catch_error([&] { f.instructor.stages(enhance); }).field, "postprocess.enhance");
+  GenerationRequest safety;
+  safety.postprocess.safety_checker = "black";
+  EXPECT_EQ(testing_support::catch_error([&] { f.instructor.stages(safety); }).field, "postprocess.safety_checker");
+  safety.postprocess.safety_checker = "off";  // asks for nothing
+  EXPECT_EQ(f.instructor.stages(safety), std::vector<std::string>{"encode"});
 }
 
 TEST(PostprocessingInstructor, FinishHandsTheJobsStagesToTheManager) {

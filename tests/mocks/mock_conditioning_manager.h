@@ -36,6 +36,7 @@ class MockConditioningManager : public ConditioningManager {
               (const std::string&, const std::string&, const std::string&, const ControlNetSpec&,
                const std::string&, int, int),
               (const, override));
+  MOCK_METHOD(SourceImage, source_image, (const std::string&, const std::string&), (const, override));
   MOCK_METHOD(nlohmann::json, status, (), (const, override));
 };
 

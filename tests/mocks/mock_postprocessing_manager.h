@@ -1,4 +1,5 @@
-// MockPostprocessingManager: by default configured with ["encode", "thumbnail"] and reports the
+// MockPostprocessingManager: by default configured with ["encode", "thumbnail"] (and plans them
+// for every job) and reports the
 // status a default config gives (output_root "outputs", the three formats); run does nothing.
 #pragma once
 
@@ -14,11 +15,14 @@ class MockPostprocessingManager : public PostprocessingManager {
     ON_CALL(*this, writes_outputs()).WillByDefault(::testing::Return(true));
     ON_CALL(*this, stages())
         .WillByDefault(::testing::Return(std::vector<std::string>{"encode", "thumbnail"}));
+    ON_CALL(*this, plan(::testing::_))
+        .WillByDefault(::testing::Return(std::vector<std::string>{"encode", "thumbnail"}));
     ON_CALL(*this, status())
         .WillByDefault(::testing::Return(
             nlohmann::json{{"output_root", "outputs"}, {"formats", {"png", "jpeg", "webp"}}}));
   }
   MOCK_METHOD(std::vector<std::string>, stages, (), (const, override));
+  MOCK_METHOD(std::vector<std::string>, plan, (const GenerationRequest&), (const, override));
   MOCK_METHOD(void, run,
               (const std::vector<std::string>&, const GenerationRequest&, GenerationResult&),
               (override));

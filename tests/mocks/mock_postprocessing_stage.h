@@ -12,6 +12,8 @@ class MockPostprocessingStage : public PostprocessingStage {
  public:
   MOCK_METHOD(std::string, name, (), (const, override));
   MOCK_METHOD(void, run, (const GenerationRequest&, GenerationResult&), (override));
+  MOCK_METHOD(bool, applies, (const GenerationRequest&), (const, override));
+  MOCK_METHOD(void, check, (const GenerationRequest&), (const, override));
 };
 
 }  // namespace workers

@@ -82,15 +82,17 @@ TEST(StageRegistry, SecondAddOfANameIsRefused) {
                     [](const PostprocessingConfig&) { return std::make_shared<ThumbnailStage>(); }),
       std::invalid_argument);
   EXPECT_THROW(registry->add("other", nullptr), std::invalid_argument);
-  EXPECT_EQ(registry->names(), (std::vector<std::string>{"encode", "thumbnail"}));
+  EXPECT_EQ(registry->names(),
+            (std::vector<std::string>{"encode", "enhance", "safety_check", "thumbnail", "upscale"}));
 }
 
 TEST(StageRegistry, UnknownNameIsAConfigErrorNamingTheFieldAndTheKnownStages) {
   const auto caught =
-      catch_error([] { default_stage_registry()->make("upscale", PostprocessingConfig{}); });
+      catch_error([] { default_stage_registry()->make("sharpen", PostprocessingConfig{}); });
   EXPECT_EQ(caught.code, ErrorCode::kConfigError);
   EXPECT_EQ(caught.field, "workers.instructors.postprocessing.stages");
-  EXPECT_EQ(caught.message, "upscale is not a postprocessing stage; known: encode, thumbnail");
+  EXPECT_EQ(caught.message,
+            "sharpen is not a postprocessing stage; known: encode, enhance, safety_check, thumbnail, upscale");
 }
 
 TEST(StagedPostprocessingManager, UnknownConfiguredStageFailsAtConstruction) {
@@ -112,6 +114,38 @@ TEST(StagedPostprocessingManager, AStageListedBeforeOneItFollowsFailsAtConstruct
   EXPECT_TRUE(StagedPostprocessingManager(*default_stage_registry(), config_with({"encode"})).writes_outputs());
   StageRegistry registry = registry_of({{"a", std::make_shared<StrictMock<MockPostprocessingStage>>()}});
   EXPECT_FALSE(StagedPostprocessingManager(registry, config_with({"a"})).writes_outputs());
+}
+
+TEST(StagedPostprocessingManager, AStageThatChangesTheImagesListedAfterEncodeFailsAtConstruction) {
+  for (const char* late : {"upscale", "enhance", "safety_check"}) {
+    const auto caught = catch_error([&] {
+      StagedPostprocessingManager(*default_stage_registry(), config_with({"encode", late}));
+    });
+    EXPECT_EQ(caught.code, ErrorCode::kConfigError) << late;
+    EXPECT_EQ(caught.field, "workers.instructors.postprocessing.stages");
+    EXPECT_NE(caught.message.find("list \"" + std::string(late) + "\" before it"), std::string::npos) << caught.message;
+  }
+  // The default list is in a valid order.
+  EXPECT_NO_THROW(StagedPostprocessingManager(*default_stage_registry(), PostprocessingConfig{}));
+}
+
+TEST(StagedPostprocessingManager, PlansTheStagesThatApplyAfterTheirChecks) {
+  auto wanted = std::make_shared<StrictMock<MockPostprocessingStage>>();
+  auto skipped = std::make_shared<StrictMock<MockPostprocessingStage>>();
+  auto refusing = std::make_shared<StrictMock<MockPostprocessingStage>>();
+  StagedPostprocessingManager manager(registry_of({{"wanted", wanted}, {"skipped", skipped}, {"refusing", refusing}}),
+                                      config_with({"skipped", "wanted"}));
+  EXPECT_CALL(*skipped, applies(_)).WillOnce(::testing::Return(false));  // and is not checked
+  EXPECT_CALL(*wanted, applies(_)).WillOnce(::testing::Return(true));
+  EXPECT_CALL(*wanted, check(_));
+  EXPECT_EQ(manager.plan(GenerationRequest{}), std::vector<std::string>{"wanted"});
+
+  StagedPostprocessingManager strict(registry_of({{"refusing", refusing}}), config_with({"refusing"}));
+  EXPECT_CALL(*refusing, applies(_)).WillOnce(::testing::Return(true));
+  EXPECT_CALL(*refusing, check(_)).WillOnce(Invoke([](const GenerationRequest&) {
+    throw_invalid("postprocess.x", "bad");
+  }));
+  EXPECT_EQ(catch_error([&] { strict.plan(GenerationRequest{}); }).field, "postprocess.x");
 }
 
 TEST(StagedPostprocessingManager, BuildsEachConfiguredStageOnceAtConstruction) {

@@ -76,6 +76,26 @@ TEST(Config, BadValuesNameTheField) {
             "workers.main_interface.task_timeout");
 }
 
+TEST(Config, PostprocessingModelsAndTheirBounds) {
+  const std::string path = testing::TempDir() + "/workers_config_post.json";
+  std::ofstream(path) << R"({"workers":{"instructors":{"postprocessing":{"upscale_tile":128,)"
+                         R"("safety_checker":{"model":"/models/sd/safety_checker","mode":"blur"}}}}})";
+  auto c = load_config(path, env_of({{"SDXL_WORKERS_UPSCALER_ROOTS", "/up:/scale"},
+                                     {"SDXL_WORKERS_SAFETY_CHECKER_MODE", "black"}}));
+  EXPECT_EQ(c.model.upscaler_roots, (std::vector<std::string>{"/up", "/scale"}));
+  EXPECT_EQ(c.postprocessing.upscale_tile, 128);
+  EXPECT_EQ(c.postprocessing.safety_checker_model, "/models/sd/safety_checker");
+  EXPECT_EQ(c.postprocessing.safety_checker_mode, "black");  // the environment wins
+  std::remove(path.c_str());
+  EXPECT_EQ(parse_config(nlohmann::json::object()).postprocessing.safety_checker_mode, "off");
+  EXPECT_EQ(config_error_field(nlohmann::json::parse(
+                R"({"workers":{"instructors":{"postprocessing":{"safety_checker":{"mode":"hide"}}}}})")),
+            "workers.instructors.postprocessing.safety_checker.mode");
+  EXPECT_EQ(config_error_field(
+                nlohmann::json::parse(R"({"workers":{"instructors":{"postprocessing":{"upscale_tile":-1}}}})")),
+            "workers.instructors.postprocessing.upscale_tile");
+}
+
 TEST(Config, UnknownKeysBecomeWarnings) {
   auto c = parse_config(nlohmann::json::parse(R"({"workers":{"instructors":{"device":{"devise":"cpu"}}},"extra":1})"));
   ASSERT_EQ(c.warnings.size(), 2u);
@@ -121,7 +141,7 @@ TEST(Config, MissingOrMalformedFileIsAConfigError) {
 
 TEST(Config, PostprocessingStagesDefaultReadAndChecked) {
   EXPECT_EQ(parse_config(nlohmann::json::object()).postprocessing.stages,
-            (std::vector<std::string>{"encode", "thumbnail"}));
+            (std::vector<std::string>{"safety_check", "upscale", "enhance", "encode", "thumbnail"}));
   auto stages = [](const char* value) {
     const nlohmann::json post = {{"postprocessing", {{"stages", nlohmann::json::parse(value)}}}};
     return nlohmann::json{{"workers", {{"instructors", post}}}};
