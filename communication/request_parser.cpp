@@ -117,7 +117,7 @@ PostprocessSpec parse_postprocess(FieldReader& r) {
       u.model = upscale->get<std::string>();
     } else if (upscale->is_object()) {
       FieldReader ur(*upscale, "postprocess.upscale");
-      u.model = ur.string("model").value_or("");
+      u.model = ur.string("model").value_or(u.model);
       u.scale = ur.number("scale").value_or(0.0);
       u.tile = to_int(ur, "tile", -1);
       if (!ur.unread().empty()) throw_invalid(ur.unread().front(), "unknown upscale field (model, scale, tile)");

@@ -53,10 +53,18 @@ int a1111_clip_skip(const nlohmann::json& m) {
 
 namespace {
 
-// What the postprocessing stages did, as A1111 names it ("Postprocess upscale by: 2,
-// Postprocess upscaler: R-ESRGAN 4x+"); the enhancer's own fields after them.
+// What the postprocessing stages did, in their order: the safety checker's mode and verdict, the
+// upscaler as A1111 names it ("Postprocess upscale by: 2, Postprocess upscaler: R-ESRGAN 4x+"),
+// the enhancer's own fields.
 std::vector<std::pair<std::string, std::string>> postprocess_fields(const nlohmann::json& m) {
   std::vector<std::pair<std::string, std::string>> fields;
+  // The safety checker (A1111 has no field for it): its mode and this image's verdict.
+  if (const auto mode = m.find("safety_checker"); mode != m.end() && mode->is_string()) {
+    fields.emplace_back("Safety checker", mode->get<std::string>());
+    if (const auto nsfw = m.find("nsfw_content_detected"); nsfw != m.end() && nsfw->is_boolean()) {
+      fields.emplace_back("NSFW detected", nsfw->get<bool>() ? "True" : "False");
+    }
+  }
   if (const auto up = m.find("postprocess_upscale"); up != m.end() && up->is_object()) {
     fields.emplace_back("Postprocess upscale by", number(up->value("scale", nlohmann::json(1))));
     fields.emplace_back("Postprocess upscaler", up->value("upscaler", ""));

@@ -59,7 +59,9 @@ struct HiresFix {
 
 // The postprocess stage of an upscaler (A1111's Extras "Upscale by").
 struct UpscaleSpec {
-  std::string model;   // a resampling filter (lanczos, bicubic, bilinear, nearest) or an upscaler model
+  // A resampling filter (lanczos, bicubic, bilinear, nearest) or an upscaler model; a request
+  // that names none gets lanczos.
+  std::string model = "lanczos";
   double scale = 0.0;  // output size / input size; 0: the model's native scale
   int tile = -1;       // tile side in input pixels for a model (0: untiled); -1: the configured one
 };

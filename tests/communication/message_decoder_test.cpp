@@ -317,7 +317,11 @@ TEST(MessageDecoder, PostprocessObjectAndItsFieldErrors) {
                 .postprocess.upscale->model,
             "lanczos");
   const std::string base = R"({"message_type":"inference_request","model":"m","postprocess":)";
-  EXPECT_EQ(decode_error_field(base + R"({"upscale":{"scale":2}}})"), "postprocess.upscale.model");
+  EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"","scale":2}}})"), "postprocess.upscale.model");
+  // A request that names no model gets the non-neural upscaler.
+  EXPECT_EQ(decode_ok(R"({"message_type":"inference_request","model":"m","postprocess":{"upscale":{"scale":2}}})")
+                .postprocess.upscale->model,
+            "lanczos");
   EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"x","scale":20}}})"), "postprocess.upscale.scale");
   EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"x","tile":-5}}})"), "postprocess.upscale.tile");
   EXPECT_EQ(decode_error_field(base + R"({"upscale":{"model":"x","size":2}}})"), "postprocess.upscale.size");

@@ -3,6 +3,8 @@
 // upscale stage, `sdxl-workers upscale`, and every bad parameter answered with its field while
 // serving goes on.
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -179,6 +181,40 @@ TEST(PostprocessE2E, UpscaleCommandWritesTheOutputFile) {
   auto usage = run("upscale --input '" + in + "' --output '" + folder + "/x.png'", "");
   EXPECT_EQ(usage.exit_code, 64);
   EXPECT_NE(usage.stderr_text.find("upscale needs --model"), std::string::npos);
+  fs::remove_all(folder);
+}
+
+TEST(PostprocessE2E, GenerateWithHiresFixAndUpscaleAndThePostprocessCommand) {
+  const std::string folder = outputs_folder("generate_cli");
+  fs::create_directories(folder);
+  auto generated = run("generate --model '" + kFixtures + "/tiny-sdxl' --prompt 'a red fox' --width 64 --height 64 "
+                       "--steps 2 --seed 3 --hires-scale 2 --hires-steps 1 --hires-strength 0.6 "
+                       "--hires-upscaler 'Latent (nearest)' --upscale '" + kFixtures +
+                           "/upscalers/tiny-RealESRGAN_x2plus.safetensors' --output '" + folder + "/fox.png'",
+                       "");
+  ASSERT_EQ(generated.exit_code, 0) << generated.stderr_text;
+  EXPECT_EQ(cv::imread(folder + "/fox.png").cols, 256);  // 64 → hires 128 → ×2 256
+  std::ifstream in(folder + "/fox.png", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* field : {"Size: 64x64", "Denoising strength: 0.6", "Hires upscale: 2, Hires steps: 1, Hires upscaler: Latent (nearest)",
+                            "Postprocess upscale by: 2, Postprocess upscaler: tiny-RealESRGAN_x2plus"}) {
+    EXPECT_NE(bytes.find(field), std::string::npos) << field;
+  }
+  // The file goes on through the Extras-like command: its parameters are kept, the step added.
+  auto post = run("postprocess --input '" + folder + "/fox.png' --upscale bicubic --upscale-by 0.5 "
+                  "--enhance '{\"sharpen\": {\"amount\": 0.5}}' --output '" + folder + "/small.png'",
+                  "");
+  ASSERT_EQ(post.exit_code, 0) << post.stderr_text;
+  EXPECT_EQ(cv::imread(folder + "/small.png").cols, 128);
+  std::ifstream small_in(folder + "/small.png", std::ios::binary);
+  const std::string small((std::istreambuf_iterator<char>(small_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(small.find("Hires upscale: 2"), std::string::npos);
+  EXPECT_NE(small.find("Postprocess upscale by: 0.5, Postprocess upscaler: Bicubic, Sharpen: 0.5"), std::string::npos);
+  auto bad = run("postprocess --input '" + folder + "/fox.png' --enhance '{\"contrast\": 7}' --output '" + folder +
+                     "/x.png'",
+                 "");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.stderr_text.find("postprocess.enhance.contrast"), std::string::npos) << bad.stderr_text;
   fs::remove_all(folder);
 }
 

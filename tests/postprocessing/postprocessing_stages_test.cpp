@@ -121,6 +121,8 @@ TEST(SafetyCheckStage, BlackBlurAndFlagActOnlyOnFlaggedImages) {
         AssetWriter("unused").write(result.images, result.metadata, AssetOptions{"job", "png", false, false});
     EXPECT_EQ(assets[0]["metadata"]["nsfw_content_detected"], true);
     EXPECT_EQ(assets[1]["metadata"]["nsfw_content_detected"], false);
+    EXPECT_NE(a1111_parameters(assets[0]["metadata"]).find("Safety checker: " + std::string(mode) + ", NSFW detected: True"),
+              std::string::npos);
   }
 }
 
