@@ -395,3 +395,54 @@ TEST(SdxlPipeline, ADrawWindowRunGivesItsImageOfTheWholeBatch) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+// The hires fix is A1111's second pass: the first pass's latents enlarged (here nearest), then
+// img2img from them at hires_strength with a generator seeded as the first pass's, running
+// exactly hires_steps denoising steps (steps / strength scheduled).
+TEST(SdxlFamilyPipeline, HiresFixIsImg2ImgFromTheEnlargedLatentsWithTheSameSeed) {
+  PlannedPipeline manager(fixture_options());
+  CancellationToken token;
+  std::vector<ProgressUpdate> updates;
+  JobContext context(token, [&](const ProgressUpdate& u) { updates.push_back(u); });
+  GenerationRequest r = tiny_request(2);
+  r.prompt = "a cat";
+  r.scheduler = "Euler";
+  r.seed = 5;
+  r.hires = HiresFix{};
+  r.hires->scale = 2;
+  r.hires->steps = 3;
+  r.hires->strength = 0.5;
+  r.hires->upscaler = "Latent (nearest)";
+  const auto result = manager.generate(r, context);
+  ASSERT_EQ(result.images.size(), 1u);
+  EXPECT_EQ(result.images[0].width, 128);
+  EXPECT_EQ(result.metadata["hires"]["size"], nlohmann::json({128, 128}));
+  EXPECT_EQ(result.metadata["size"], nlohmann::json({64, 64}));
+  int hires_steps = 0;
+  for (const auto& u : updates) hires_steps += u.stage == "hires" ? 1 : 0;
+  EXPECT_EQ(hires_steps, 3);  // one event per model call of the second pass
+
+  c10::InferenceMode inference_mode;
+  auto base = stage("tiny-sdxl");
+  auto vae = fixture_models().vae->vae(fixture_models().loader->open("tiny-sdxl", "model"));
+  SdxlRun first = tiny_run();
+  first.decode = false;
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto latents = run_sdxl(base, nullptr, *vae, first, generator, nullptr).latents;
+  SdxlRun second = tiny_run();
+  second.width = second.height = 128;
+  second.micro = micro_conditioning(GenerationRequest{}, 128, 128);
+  second.steps = 6;  // 3 / 0.5
+  second.strength = 0.5;
+  second.init_latents = torch::nn::functional::interpolate(
+      latents, torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{16, 16}).mode(torch::kNearest));
+  auto again = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto expected = to_images(run_sdxl(base, nullptr, *vae, second, again, nullptr).images);
+  EXPECT_EQ(result.images[0].pixels, expected[0].pixels);
+}
+
+}  // namespace
+}  // namespace workers
