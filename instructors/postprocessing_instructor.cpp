@@ -31,14 +31,19 @@ nlohmann::json PostprocessingInstructor::status() const { return manager_->statu
 std::vector<std::string> PostprocessingInstructor::stages(const GenerationRequest& request) const {
   auto planned = manager_->plan(request);
   const auto& p = request.postprocess;
-  const std::pair<bool, const char*> asked[] = {{p.upscale.has_value(), "upscale"},
-                                                {!p.enhance.is_null(), "enhance"},
-                                                {!p.safety_checker.empty() && p.safety_checker != "off", "safety_check"}};
-  for (const auto& [wanted, stage] : asked) {
-    if (wanted && std::find(planned.begin(), planned.end(), stage) == planned.end()) {
-      const std::string field = std::string("postprocess.") + (std::string(stage) == "safety_check" ? "safety_checker" : stage);
-      throw_invalid(field, std::string("the \"") + stage + "\" stage is not configured on this worker "
-                           "(workers.instructors.postprocessing.stages)");
+  struct Part {
+    bool wanted;
+    const char* stage;
+    const char* field;
+  };
+  const Part asked[] = {{p.upscale.has_value(), "upscale", "postprocess.upscale"},
+                        {!p.enhance.is_null(), "enhance", "postprocess.enhance"},
+                        {!p.safety_checker.empty() && p.safety_checker != "off", "safety_check",
+                         "postprocess.safety_checker"}};
+  for (const auto& part : asked) {
+    if (part.wanted && std::find(planned.begin(), planned.end(), part.stage) == planned.end()) {
+      throw_invalid(part.field, std::string("the \"") + part.stage + "\" stage is not configured on this worker "
+                                "(workers.instructors.postprocessing.stages)");
     }
   }
   return planned;

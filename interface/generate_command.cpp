@@ -12,6 +12,7 @@
 #include "compat/adapter_shorthand.h"
 #include "conditioning/workers/input_images.h"
 #include "interface/workers_interface.h"
+#include "postprocessing/workers/resample_upscaler.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -157,10 +158,7 @@ void draw_progress(std::ostream& err, const nlohmann::json& event) {
 // An upscaler named on the command line: a filter by name, else a model file whose folder
 // becomes an upscaler root.
 std::string upscaler_flag(const std::string& flag, const std::string& value, WorkersConfig& config) {
-  static const char* kFilters[] = {"lanczos", "bicubic", "bilinear", "nearest", "Lanczos", "Nearest"};
-  for (const char* filter : kFilters) {
-    if (value == filter) return value;
-  }
+  if (resampling_filter(value)) return value;
   if (value.rfind("Latent", 0) == 0 && flag == "hires-upscaler") return value;
   std::error_code ec;
   if (!fs::is_regular_file(value, ec)) {

@@ -81,19 +81,6 @@ at::Tensor upscale_latents(const at::Tensor& latents, const LatentMode& mode, st
   return torch::nn::functional::interpolate(latents, options);
 }
 
-// The VAE's latent sample of each image, drawing the noise for the whole window (a chunk keeps
-// its images' draws, as in one run over the batch).
-at::Tensor encode_window(AutoencoderKL& vae, const at::Tensor& images, at::Generator& generator,
-                         const NoiseWindow& window, const at::TensorOptions& target) {
-  const auto param = vae->parameters().front();
-  auto moments = vae->encode(images.to(param.device(), param.scalar_type()));
-  auto shape = moments.mean.sizes().vec();
-  shape[0] = window.total;
-  auto noise = draw_latent_noise(shape, generator, moments.mean.options()).narrow(0, window.offset, images.size(0));
-  auto sample = moments.mean + at::exp(0.5 * moments.logvar) * noise;
-  return (vae->config().scaling_factor * sample).to(target.device(), target.dtype());
-}
-
 // Denoising steps for img2img so that `steps` of them run at `strength` (A1111 runs the hires
 // pass as steps / strength with t_enc = steps - 1: exactly `steps` denoising steps).
 std::int64_t img2img_schedule(int steps, double strength) {
@@ -280,7 +267,7 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
           upscaled.push_back(image_tensor(hires_upscaler->upscale(image, static_cast<int>(second.width),
                                                                    static_cast<int>(second.height))));
         }
-        second.init_latents = encode_window(*vae, at::cat(upscaled, 0), hires_generator, window, target);
+        second.init_latents = encode_image_latents(*vae, at::cat(upscaled, 0), hires_generator, target, window);
       }
       const auto hires_started = Clock::now();
       output = run_sdxl(base, nullptr, *vae, second, hires_generator, [&](int done, int total) {

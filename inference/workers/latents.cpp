@@ -10,12 +10,17 @@ at::Tensor draw_latent_noise(at::IntArrayRef shape, at::Generator& generator, co
 }
 
 at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at::Generator& generator,
-                                const at::TensorOptions& target) {
+                                const at::TensorOptions& target, const NoiseWindow& window) {
   const auto vae_dtype = vae->parameters().front().scalar_type();
   const auto vae_device = vae->parameters().front().device();
   auto moments = vae->encode(image.to(vae_device, vae_dtype));
   auto std = at::exp(0.5 * moments.logvar);
-  auto sample = moments.mean + std * draw_latent_noise(moments.mean.sizes(), generator, moments.mean.options());
+  auto shape = moments.mean.sizes().vec();
+  const auto batch = shape[0];
+  if (window.total > 0) shape[0] = window.total;
+  auto noise = draw_latent_noise(shape, generator, moments.mean.options());
+  if (window.total > 0) noise = noise.narrow(0, window.offset, batch);
+  auto sample = moments.mean + std * noise;
   return (vae->config().scaling_factor * sample).to(target.device(), target.dtype());
 }
 

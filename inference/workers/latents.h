@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "models/nn/autoencoder_kl.h"
+#include "schedulers/scheduler.h"
 #include "utilities/image.h"
 
 namespace workers {
@@ -18,10 +19,12 @@ namespace workers {
 // a seed gives the same noise on every device.
 at::Tensor draw_latent_noise(at::IntArrayRef shape, at::Generator& generator, const at::TensorOptions& target);
 
-// image [1, 3, H, W] in [-1, 1] -> scaling_factor · (mean + std · randn): diffusers'
-// retrieve_latents(vae.encode(image), generator) then the scaling, in `target` dtype.
+// image [B, 3, H, W] in [-1, 1] -> scaling_factor · (mean + std · randn): diffusers'
+// retrieve_latents(vae.encode(image), generator) then the scaling, in `target` dtype. With a
+// `window` (total > 0) the noise is drawn for window.total images and images [offset, offset + B)
+// kept, as a chunk of a larger batch draws it.
 at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at::Generator& generator,
-                                const at::TensorOptions& target);
+                                const at::TensorOptions& target, const NoiseWindow& window = {});
 
 // latents -> vae.decode(latents / scaling_factor) -> (x / 2 + 0.5).clamp(0, 1), NHWC float32 on CPU.
 at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents);

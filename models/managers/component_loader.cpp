@@ -16,16 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-c10::ScalarType parse_dtype(const std::string& dtype) {
-  if (dtype == "float16") return c10::kHalf;
-  if (dtype == "bfloat16") return c10::kBFloat16;
-  return c10::kFloat;
-}
-
-std::string dtype_name(c10::ScalarType t) {
-  return t == c10::kHalf ? "float16" : t == c10::kBFloat16 ? "bfloat16" : "float32";
-}
-
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
   if (!in) throw Error(ErrorCode::kModelLoadError, "cannot read " + path.string());
@@ -67,7 +57,7 @@ std::string default_data_dir() {
 ComponentLoader::ComponentLoader(const ModelConfig& config, const std::string& device, const std::string& dtype,
                                  std::string data_dir, std::shared_ptr<ModelCache> cache)
     : registry_(config.model_roots, RegistryKind{}, config.trusted_link_targets),
-      placement_{parse_dtype(dtype), c10::Device(device)},
+      placement_(placement_of(device, dtype)),
       device_name_(device),
       data_dir_(std::move(data_dir)),
       cache_(std::move(cache)) {}

@@ -20,6 +20,29 @@ Holder finish(Holder module, const ComponentSource& source, const Placement& pla
 
 }  // namespace
 
+Placement placement_of(const std::string& device, const std::string& dtype) {
+  Placement placement;
+  if (dtype == "float32" || dtype == "fp32") {
+    placement.dtype = c10::kFloat;
+  } else if (dtype == "float16" || dtype == "fp16") {
+    placement.dtype = c10::kHalf;
+  } else if (dtype == "bfloat16" || dtype == "bf16") {
+    placement.dtype = c10::kBFloat16;
+  } else {
+    throw Error(ErrorCode::kConfigError, "unknown dtype \"" + dtype + "\" (float32, float16 or bfloat16)");
+  }
+  try {
+    placement.device = c10::Device(device);
+  } catch (const c10::Error&) {
+    throw Error(ErrorCode::kConfigError, "unknown device \"" + device + "\" (cpu or cuda:N)");
+  }
+  return placement;
+}
+
+std::string dtype_name(c10::ScalarType dtype) {
+  return dtype == c10::kHalf ? "float16" : dtype == c10::kBFloat16 ? "bfloat16" : "float32";
+}
+
 ComponentSource component_source(const ComponentFiles& component) {
   return {component.folder, component.config, read_component_tensors(component)};
 }

@@ -36,6 +36,13 @@ struct Placement {
   c10::Device device = c10::kCPU;
 };
 
+// The device policy's spelling ("cpu", "cuda:0"; "float32" / "fp32", "float16" / "fp16",
+// "bfloat16" / "bf16") as a Placement, for every manager that builds networks. Throws
+// Error(CONFIG_ERROR) for a spelling it does not know.
+Placement placement_of(const std::string& device, const std::string& dtype);
+// "float32", "float16" or "bfloat16".
+std::string dtype_name(c10::ScalarType dtype);
+
 // Each builds the module from source.config, loads every weight (strictly, see load_weights),
 // moves it to the placement and puts it in eval mode. Errors: Error(MODEL_LOAD_ERROR).
 UNet2DConditionModel build_unet(const ComponentSource& source, const Placement& placement = {});

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "models/io/safetensors_file.h"
+#include "models/nn/networks.h"
 #include "postprocessing/workers/neural_upscaler.h"
 #include "postprocessing/workers/resample_upscaler.h"
 #include "utilities/error.h"
@@ -23,12 +23,6 @@ class RenamedUpscaler : public ImageUpscaler {
   std::shared_ptr<ImageUpscaler> inner_;
   std::string name_;
 };
-
-c10::ScalarType scalar_type(const std::string& dtype) {
-  if (dtype == "float16") return c10::kHalf;
-  if (dtype == "bfloat16") return c10::kBFloat16;
-  return c10::kFloat;
-}
 
 }  // namespace
 
@@ -72,25 +66,31 @@ std::shared_ptr<ImageUpscaler> FileUpscalerManager::upscaler(const std::string& 
                                                              const std::string& field) {
   if (const auto filter = resampling_filter(name)) return std::make_shared<ResampleUpscaler>(*filter);
   const std::string path = resolve(name, field);
-  UpscalerTiling tiling;
-  tiling.tile_size = tile >= 0 ? tile : options_.tile;
-  const std::string key = path + "#" + std::to_string(tiling.tile_size);
-  std::shared_ptr<ImageUpscaler> model;
+  std::shared_ptr<NeuralUpscaler> loaded;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
-      if (it->first != key) continue;
+      if (it->first != path) continue;
       loaded_.splice(loaded_.begin(), loaded_, it);  // most recently used first
-      model = it->second;
+      loaded = it->second;
       break;
     }
   }
-  if (!model) {
+  if (!loaded) {
     // Loaded outside the lock: another job may use a model already loaded meanwhile.
-    model = NeuralUpscaler::load(path, c10::Device(options_.device), scalar_type(options_.dtype), tiling);
+    const Placement placement = placement_of(options_.device, options_.dtype);
+    UpscalerTiling tiling;
+    tiling.tile_size = options_.tile;
+    loaded = NeuralUpscaler::load(path, placement.device, placement.dtype, tiling);
     std::lock_guard<std::mutex> lock(mutex_);
-    loaded_.emplace_front(key, model);
+    loaded_.emplace_front(path, loaded);
     while (loaded_.size() > options_.max_loaded) loaded_.pop_back();
+  }
+  std::shared_ptr<ImageUpscaler> model = loaded;
+  if (tile >= 0 && tile != options_.tile) {
+    UpscalerTiling tiling;
+    tiling.tile_size = tile;
+    model = loaded->with_tiling(tiling);
   }
   if (!a1111_upscaler_stem(name).empty()) return std::make_shared<RenamedUpscaler>(model, name);
   return model;
@@ -105,7 +105,7 @@ nlohmann::json FileUpscalerManager::status() const {
   nlohmann::json models = nlohmann::json::array();
   for (const auto& model : registry_.list()) models.push_back(model.reference);
   return {{"roots", registry_.roots()},
-          {"filters", {"lanczos", "bicubic", "bilinear", "nearest"}},
+          {"filters", resampling_filter_names()},
           {"models", models},
           {"loaded", loaded},
           {"tile", options_.tile}};

@@ -15,6 +15,8 @@
 
 namespace workers {
 
+class NeuralUpscaler;
+
 struct UpscalerManagerOptions {
   std::vector<std::string> roots;         // workers.instructors.model.upscaler_roots
   std::vector<std::string> link_targets;  // workers.instructors.model.trusted_link_targets
@@ -43,8 +45,8 @@ class FileUpscalerManager : public UpscalerManager {
   UpscalerManagerOptions options_;
   ModelRegistry registry_;
   mutable std::mutex mutex_;
-  // (path#tile, model), most recently used first.
-  std::list<std::pair<std::string, std::shared_ptr<ImageUpscaler>>> loaded_;
+  // (path, model at the configured tile), most recently used first; other tiles share its network.
+  std::list<std::pair<std::string, std::shared_ptr<NeuralUpscaler>>> loaded_;
 };
 
 }  // namespace workers

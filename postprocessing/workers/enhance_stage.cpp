@@ -25,19 +25,15 @@ void EnhanceStage::check(const GenerationRequest& request) const {
 
 void EnhanceStage::run(const GenerationRequest& request, GenerationResult& result) {
   const EnhanceOptions options = parse_enhance_options(request.postprocess.enhance, kField);
-  Image init;
-  if (options.color_correction) init = read_image_(request.init_image, "init_image");
+  Image init, sized;
+  if (options.color_correction) init = sized = read_image_(request.init_image, "init_image");
   for (auto& image : result.images) {
-    const Image* reference = nullptr;
-    Image sized;
-    if (options.color_correction) {
-      // A1111 corrects against the init image at the output size (it resized it first).
-      sized = init.width == image.width && init.height == image.height
-                  ? init
-                  : pil_resize(init, image.width, image.height, PilFilter::kLanczos);
-      reference = &sized;
+    // A1111 corrects against the init image at the output size (it resized it first); the
+    // images of a job share one size, so it is resized once.
+    if (options.color_correction && (sized.width != image.width || sized.height != image.height)) {
+      sized = pil_resize(init, image.width, image.height, PilFilter::kLanczos);
     }
-    image = enhance(image, options, reference);
+    image = enhance(image, options, options.color_correction ? &sized : nullptr);
   }
   result.metadata["enhance"] = to_json(options);
   result.metadata["enhance_infotext"] = infotext(options);

@@ -26,11 +26,9 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
+// PthTensor spells dtypes as safetensors does.
 c10::ScalarType pth_scalar_type(const std::string& dtype, const std::string& what) {
-  if (dtype == "F32") return torch::kFloat32;
-  if (dtype == "F16") return torch::kFloat16;
-  if (dtype == "BF16") return torch::kBFloat16;
-  if (dtype == "F64") return torch::kFloat64;
+  if (const auto known = dtype_from_name(dtype)) return to_scalar_type(*known);
   throw Error(ErrorCode::kModelLoadError, what + ": unsupported tensor dtype " + dtype);
 }
 
@@ -134,6 +132,10 @@ NeuralUpscaler::NeuralUpscaler(std::string name, UpscalerArch arch,
       tiling_(tiling) {}
 
 NeuralUpscaler::~NeuralUpscaler() = default;
+
+std::shared_ptr<NeuralUpscaler> NeuralUpscaler::with_tiling(UpscalerTiling tiling) const {
+  return std::make_shared<NeuralUpscaler>(name_, arch_, network_, device_, dtype_, tiling);
+}
 
 at::Tensor NeuralUpscaler::run_tile(const at::Tensor& tile) const {
   return network_->forward(tile.to(device_, dtype_)).to(torch::kFloat32);

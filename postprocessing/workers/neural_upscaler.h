@@ -38,6 +38,8 @@ class NeuralUpscaler : public ImageUpscaler {
   NeuralUpscaler(std::string name, UpscalerArch arch, std::shared_ptr<UpscalerNetworkImpl> network,
                  c10::Device device, c10::ScalarType dtype, UpscalerTiling tiling = {});
   ~NeuralUpscaler() override;
+  // The same network (no copy of the weights) run with other tiling.
+  std::shared_ptr<NeuralUpscaler> with_tiling(UpscalerTiling tiling) const;
 
   std::string name() const override { return name_; }  // the file stem
   int native_scale() const override { return arch_.scale; }

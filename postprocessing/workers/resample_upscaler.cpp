@@ -27,6 +27,12 @@ std::optional<PilFilter> resampling_filter(const std::string& name) {
   return std::nullopt;
 }
 
+std::vector<std::string> resampling_filter_names() {
+  std::vector<std::string> names;
+  for (const auto& f : kFilters) names.emplace_back(f.key);
+  return names;
+}
+
 ResampleUpscaler::ResampleUpscaler(PilFilter filter) : filter_(filter) {}
 
 std::string ResampleUpscaler::name() const {

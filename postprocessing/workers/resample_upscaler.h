@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "postprocessing/workers/image_upscaler.h"
 #include "utilities/pil_resample.h"
@@ -14,6 +15,8 @@ namespace workers {
 // The filter a name stands for ("lanczos", "Lanczos", "bicubic", "bilinear", "nearest"; any
 // case), or none.
 std::optional<PilFilter> resampling_filter(const std::string& name);
+// Their names: lanczos, bicubic, bilinear, nearest.
+std::vector<std::string> resampling_filter_names();
 
 class ResampleUpscaler : public ImageUpscaler {
  public:

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "models/nn/networks.h"
 #include "models/nn/safety_checker_model.h"
 #include "utilities/error.h"
 #include "utilities/json_fields.h"
@@ -108,21 +108,6 @@ Image to_rgb(const Image& image) {
 
 // Python's floor division, which transformers' center_crop uses for the offsets.
 int floor_half(int n) { return n >= 0 ? n / 2 : -((-n + 1) / 2); }
-
-c10::ScalarType parse_dtype(const std::string& dtype) {
-  if (dtype == "float32" || dtype == "fp32") return c10::kFloat;
-  if (dtype == "float16" || dtype == "fp16") return c10::kHalf;
-  if (dtype == "bfloat16" || dtype == "bf16") return c10::kBFloat16;
-  throw Error(ErrorCode::kConfigError, "safety checker: unknown dtype \"" + dtype + "\"");
-}
-
-c10::Device parse_device(const std::string& device) {
-  try {
-    return c10::Device(device);
-  } catch (const c10::Error&) {
-    throw Error(ErrorCode::kConfigError, "safety checker: unknown device \"" + device + "\"");
-  }
-}
 
 fs::path without_trailing_separator(fs::path p) {
   p = p.lexically_normal();
@@ -262,8 +247,9 @@ struct SafetyChecker::Impl {
 SafetyChecker::SafetyChecker(const std::string& folder, const std::string& device,
                              const std::string& dtype)
     : impl_(std::make_unique<Impl>()) {
-  impl_->device = parse_device(device);
-  impl_->dtype = parse_dtype(dtype);
+  const Placement placement = placement_of(device, dtype);
+  impl_->device = placement.device;
+  impl_->dtype = placement.dtype;
   fs::path model_dir = without_trailing_separator(folder);
   // A pipeline folder: diffusers keeps the checker and its feature extractor side by side.
   if (!fs::exists(model_dir / "config.json") && fs::is_directory(model_dir / "safety_checker")) {

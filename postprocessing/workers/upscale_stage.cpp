@@ -1,5 +1,6 @@
 #include "postprocessing/workers/upscale_stage.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "utilities/error.h"
@@ -27,9 +28,12 @@ void UpscaleStage::check(const GenerationRequest& request) const {
   }
   // A generation's size is known now (a postprocess_request's only once its image is read).
   if (request.source_image.empty() && spec.scale != 0.0) {
-    const double factor = request.hires ? request.hires->scale : 1.0;
-    upscaled_side(static_cast<int>(std::max(request.width, request.height) * factor), spec.scale,
-                  "postprocess.upscale.scale");
+    int width = request.width, height = request.height;
+    if (request.hires) {
+      width = hires_size(width, request.hires->scale);
+      height = hires_size(height, request.hires->scale);
+    }
+    upscaled_side(std::max(width, height), spec.scale, "postprocess.upscale.scale");
   }
 }
 
