@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "conditioning/prompt_chunks.h"
+#include "models/nn/weight_stream.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -24,7 +25,7 @@ struct EncoderRun {
 // restored (A1111), concatenated along the sequence; `pooled` from the first chunk.
 at::Tensor encode_chunks(ClipTextModel& model, const std::vector<TokenChunk>& chunks, int hidden_index,
                          at::Tensor* pooled) {
-  const auto device = model->parameters().front().device();
+  const auto device = compute_options(*model).device();
   std::vector<at::Tensor> parts;
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     const auto& chunk = chunks[i];

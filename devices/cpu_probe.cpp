@@ -1,9 +1,13 @@
 #include "devices/cpu_probe.h"
 
+#include "utilities/memory_probe.h"
+
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -12,13 +16,6 @@
 
 namespace workers {
 namespace {
-
-std::string read_file(const char* path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 std::string trim(std::string s) {
   auto b = s.find_first_not_of(" \t");
@@ -72,26 +69,32 @@ void parse_cpuinfo(const std::string& text, CpuInfo& cpu) {
   if (!cores.empty()) cpu.physical_cores = static_cast<int>(cores.size());
 }
 
+std::uint64_t parse_cgroup_memory_limit(const std::string& text) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return 0;  // "max": no limit
+  return std::strtoull(text.c_str(), nullptr, 10);
+}
+
 void parse_meminfo(const std::string& text, CpuInfo& cpu) {
-  std::istringstream in(text);
-  std::string key;
-  unsigned long long kb = 0;
-  std::string unit;
-  while (in >> key >> kb) {
-    std::getline(in, unit);
-    if (key == "MemTotal:") cpu.total_memory = kb * 1024ull;
-    if (key == "MemAvailable:") cpu.available_memory = kb * 1024ull;
-  }
+  cpu.total_memory = proc_kib_field(text, "MemTotal");
+  cpu.available_memory = proc_kib_field(text, "MemAvailable");
 }
 
 CpuInfo probe_cpu() {
   CpuInfo cpu;
   cpu.logical_cores = static_cast<int>(std::thread::hardware_concurrency());
-  parse_cpuinfo(read_file("/proc/cpuinfo"), cpu);
-  parse_meminfo(read_file("/proc/meminfo"), cpu);
+  parse_cpuinfo(read_text_file("/proc/cpuinfo"), cpu);
+  parse_meminfo(read_text_file("/proc/meminfo"), cpu);
   if (cpu.total_memory == 0) {
     long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0) cpu.total_memory = static_cast<std::uint64_t>(pages) * page;
+  }
+  // A container sees the host's /proc/meminfo; its cgroup's limit is what this process may use
+  // (the OOM killer acts there, with no error to answer), so the memory budget starts from it.
+  const std::uint64_t limit = parse_cgroup_memory_limit(read_text_file("/sys/fs/cgroup/memory.max") +
+                                                        read_text_file("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
+  if (limit > 0 && limit < cpu.total_memory) {
+    cpu.total_memory = limit;
+    cpu.available_memory = std::min(cpu.available_memory, limit);
   }
   // Containers see the host's /proc/cpuinfo; the affinity mask is what this process may use.
   cpu_set_t mask;

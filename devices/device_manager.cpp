@@ -1,5 +1,6 @@
 #include "devices/device_manager.h"
 
+
 namespace workers {
 
 nlohmann::json to_json(const DeviceInventory& inv) {
@@ -29,7 +30,12 @@ nlohmann::json to_json(const DeviceInventory& inv) {
 }
 
 nlohmann::json to_json(const DeviceSelection& s) {
-  return {{"device", s.device}, {"dtype", s.dtype}, {"threads", s.threads}, {"notes", s.notes}};
+  return {{"device", s.device},
+          {"dtype", s.dtype},
+          {"threads", s.threads},
+          {"memory_budget", s.memory_budget},
+          {"memory_total", s.memory_total},
+          {"notes", s.notes}};
 }
 
 }  // namespace workers

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "utilities/config.h"
+#include "utilities/memory_probe.h"
 
 namespace workers {
 
@@ -48,8 +50,14 @@ struct DeviceSelection {
   std::string device = "cpu";  // cpu or cuda:N
   std::string dtype = "float32";
   int threads = 1;
+  // The memory budget on the chosen device (bytes): workers.instructors.device.max_memory, else
+  // the device's total minus a margin; `memory_total` is that total.
+  std::uint64_t memory_budget = 0;
+  std::uint64_t memory_total = 0;
   std::vector<std::string> notes;  // why, and anything the user should know
 };
+
+
 
 class DeviceManager {
  public:
@@ -58,8 +66,11 @@ class DeviceManager {
   virtual DeviceInventory inventory() = 0;
   // Applies the policy to the config; throws Error(CONFIG_ERROR) for an unusable request.
   virtual DeviceSelection select(const DeviceConfig& config) = 0;
-  // Makes the selection effective for the process (libtorch intra-op threads).
+  // Makes the selection effective for the process (libtorch intra-op threads; on CUDA, caps the
+  // caching allocator at the memory budget).
   virtual void apply(const DeviceSelection& selection) = 0;
+  // Measures memory on the selected device.
+  virtual std::shared_ptr<MemoryProbe> memory_probe(const DeviceSelection& selection) = 0;
 };
 
 nlohmann::json to_json(const DeviceInventory& inventory);

@@ -96,6 +96,30 @@ DeviceSelection choose_device(const DeviceConfig& config, const DeviceInventory&
     }
   }
 
+  // The memory budget: configured, else the device's total minus a margin for the OS, the
+  // display and other processes (10 %, at least 1 GiB, on a CPU; 5 %, at least 512 MiB, on a GPU).
+  s.memory_total = inv.cpu.total_memory;
+  for (const auto& d : inv.cuda) {
+    if (on_cuda && d.index == cuda_index) s.memory_total = d.total_memory;
+  }
+  constexpr std::uint64_t kMiB = 1ull << 20;
+  if (config.max_memory > 0) {
+    if (config.max_memory < 256 * kMiB) {
+      config_error("max_memory", "a budget under 256 MiB cannot hold even the text encoders; got " +
+                                     std::to_string(config.max_memory) + " bytes");
+    }
+    s.memory_budget = config.max_memory;
+    if (s.memory_total > 0 && config.max_memory > s.memory_total) {
+      s.notes.push_back("max_memory (" + std::to_string(config.max_memory >> 20) + " MiB) exceeds the device's " +
+                        std::to_string(s.memory_total >> 20) + " MiB; jobs are planned for the budget, so the " +
+                        "system may run out first");
+    }
+  } else {
+    const std::uint64_t margin = on_cuda ? std::max<std::uint64_t>(512 * kMiB, s.memory_total / 20)
+                                         : std::max<std::uint64_t>(1024 * kMiB, s.memory_total / 10);
+    s.memory_budget = s.memory_total > 2 * margin ? s.memory_total - margin : s.memory_total / 2;
+  }
+
   const int physical = std::max(1, inv.cpu.physical_cores > 0 ? inv.cpu.physical_cores : inv.cpu.logical_cores);
   s.threads = config.threads > 0 ? config.threads : physical;
   if (inv.cpu.logical_cores > 0 && s.threads > inv.cpu.logical_cores) {

@@ -5,6 +5,7 @@
 
 #ifdef SDXL_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 #endif
@@ -37,6 +38,31 @@ std::vector<CudaDeviceInfo> probe_cuda() {
 #endif
   return devices;
 }
+
+#ifdef SDXL_WITH_CUDA
+int cuda_index(const std::string& device) { return std::stoi(device.substr(5)); }
+
+class CudaMemoryProbe : public MemoryProbe {
+ public:
+  explicit CudaMemoryProbe(int index) : index_(index) {}
+  MemorySample sample() override {
+    using c10::cuda::CUDACachingAllocator::StatType;
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index_));
+    const auto& reserved = stats.reserved_bytes[static_cast<std::size_t>(StatType::AGGREGATE)];
+    MemorySample sample;
+    sample.used = static_cast<std::uint64_t>(reserved.current);
+    sample.peak = static_cast<std::uint64_t>(reserved.peak);
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index_));
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) sample.system_available = free_bytes;
+    return sample;
+  }
+  void release_caches() override { c10::cuda::CUDACachingAllocator::emptyCache(); }
+
+ private:
+  int index_;
+};
+#endif
 
 }  // namespace
 
@@ -72,8 +98,25 @@ DeviceSelection TorchDeviceManager::select(const DeviceConfig& config) {
 
 void TorchDeviceManager::apply(const DeviceSelection& selection) {
   at::set_num_threads(selection.threads);
+#ifdef SDXL_WITH_CUDA
+  if (selection.device.rfind("cuda:", 0) == 0 && selection.memory_total > 0) {
+    // The caching allocator refuses (CUDA OOM) beyond the budget, as if the GPU were that size.
+    const double fraction = std::min(1.0, static_cast<double>(selection.memory_budget) /
+                                              static_cast<double>(selection.memory_total));
+    c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, cuda_index(selection.device));
+  }
+#endif
   get_logger()->info("device {} dtype {} with {} intra-op threads", selection.device, selection.dtype,
                      at::get_num_threads());
+}
+
+std::shared_ptr<MemoryProbe> TorchDeviceManager::memory_probe(const DeviceSelection& selection) {
+#ifdef SDXL_WITH_CUDA
+  if (selection.device.rfind("cuda:", 0) == 0) return std::make_shared<CudaMemoryProbe>(cuda_index(selection.device));
+#else
+  (void)selection;
+#endif
+  return std::make_shared<ProcessMemoryProbe>();
 }
 
 }  // namespace workers

@@ -11,6 +11,8 @@ class TorchDeviceManager : public DeviceManager {
   DeviceInventory inventory() override;
   DeviceSelection select(const DeviceConfig& config) override;
   void apply(const DeviceSelection& selection) override;
+  // The CPU: ProcessMemoryProbe. CUDA: the caching allocator's reserved bytes on the device.
+  std::shared_ptr<MemoryProbe> memory_probe(const DeviceSelection& selection) override;
 };
 
 }  // namespace workers

@@ -4,14 +4,50 @@ namespace workers {
 
 InferenceInstructor::InferenceInstructor(std::shared_ptr<PipelineManager> pipeline, std::shared_ptr<BatchManager> batch,
                                          std::shared_ptr<JobQueue> queue, MainInterfaceConfig config, ModelStage models,
-                                         OutputStage outputs)
+                                         OutputStage outputs, std::shared_ptr<MemoryManager> memory)
     : pipeline_(std::move(pipeline)),
       batch_(std::move(batch)),
       queue_(std::move(queue)),
       config_(config),
       models_(std::move(models)),
       outputs_(std::move(outputs)),
+      memory_(std::move(memory)),
       seeds_(std::random_device{}()) {}
+
+GenerationResult generate_within_memory(PipelineManager& pipeline, MemoryManager* memory, JobPlan& plan,
+                                        const JobContext& context) {
+  if (!memory) return pipeline.generate(plan, context);
+  plan.memory = memory->plan(plan, MemoryRung::kResident);
+  std::vector<std::string> retries;
+  for (;;) {
+    try {
+      auto result = pipeline.generate(plan, context);
+      result.warnings.insert(result.warnings.begin(), retries.begin(), retries.end());
+      if (plan.memory.planned) result.metadata["memory"] = to_json(plan.memory);
+      memory->pressure();  // at high pressure, idle models leave now rather than at the next job
+      return result;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kOomError || !plan.memory.planned) throw;
+      const MemoryRung failed = plan.memory.rung;
+      if (failed == static_cast<MemoryRung>(kMemoryRungs - 1)) {
+        throw Error(ErrorCode::kOomError, std::string(e.what()) + " (at the last memory plan, " +
+                                              std::string(to_string(failed)) + ", after " +
+                                              std::to_string(retries.size()) + " retries)");
+      }
+      memory->recover();
+      context.check_cancelled();
+      try {
+        plan.memory = memory->plan(plan, static_cast<MemoryRung>(static_cast<int>(failed) + 1));
+      } catch (const Error& none) {
+        throw Error(ErrorCode::kOomError, std::string(e.what()) + " (at the " + std::string(to_string(failed)) +
+                                              " memory plan; " + none.what() + ")");
+      }
+      retries.push_back("out of memory at the " + std::string(to_string(failed)) + " memory plan (" +
+                        std::string(e.what()).substr(0, 200) + "); retried at the " +
+                        std::string(to_string(plan.memory.rung)) + " plan");
+    }
+  }
+}
 
 void InferenceInstructor::submit(JobPlan plan, JobCallbacks callbacks) {
   GenerationRequest& request = plan.request;
@@ -24,6 +60,7 @@ void InferenceInstructor::submit(JobPlan plan, JobCallbacks callbacks) {
   // can hold the reported seed as a signed integer.
   if (!request.seed) request.seed = seeds_() >> 1;
   plan.chunks = batch_->split(request);
+  if (memory_) memory_->admit();
 
   Job job;
   job.id = request.request_id;
@@ -36,10 +73,10 @@ void InferenceInstructor::submit(JobPlan plan, JobCallbacks callbacks) {
     if (!result.data.contains("seed")) result.data["seed"] = seed;
     done(std::move(result));
   };
-  job.work = [pipeline = pipeline_, models = models_, outputs = outputs_,
+  job.work = [pipeline = pipeline_, models = models_, outputs = outputs_, memory = memory_,
               plan = std::move(plan)](const JobContext& context) mutable {
     models(plan);
-    auto result = pipeline->generate(plan, context);
+    auto result = generate_within_memory(*pipeline, memory.get(), plan, context);
     context.check_cancelled();  // a job cancelled during its last step writes nothing
     outputs(plan, result);
     return result;

@@ -9,7 +9,7 @@ namespace {
 
 nlohmann::json to_json(const LoadedModel& m, const std::string& device) {
   return {{"model", m.reference}, {"component", m.component}, {"device", device}, {"bytes", m.bytes},
-          {"path", m.path},       {"layout", m.layout},       {"kind", m.kind}};
+          {"path", m.path},       {"layout", m.layout},       {"kind", m.kind},     {"residency", m.residency}};
 }
 
 }  // namespace
@@ -89,6 +89,7 @@ std::vector<LoadedModel> ModelInstructor::loaded() const {
     m.component = e.component;
     m.bytes = e.bytes;
     m.path = e.model;
+    m.residency = e.residency;
     if (e.component == "lora" || e.component == "controlnet") {  // no handle: named by the component
       m.kind = e.component;
       std::error_code ec;
@@ -170,7 +171,7 @@ nlohmann::json ModelInstructor::status() const {
           {"model_roots", config_.model_roots},
           {"lora_roots", config_.lora_roots},
           {"controlnet_roots", config_.controlnet_roots},
-          {"cache_bytes", available() ? memory_->budget() : config_.cache_bytes},
+          {"cache_bytes", available() ? memory_->cache_budget() : config_.cache_bytes},
           {"loaded", loaded_json},
           {"loaded_bytes", bytes}};
 }

@@ -26,6 +26,7 @@ struct LoadedModel {
   std::string path;    // resolved, inside a model root
   std::string layout;  // diffusers, single_file
   std::string kind;    // sdxl-base, sdxl-refiner, sdxl-inpaint, vae, lora, controlnet
+  std::string residency = "resident";  // or "streamed" (weights parked, converted while they run)
 };
 
 class ModelInstructor {

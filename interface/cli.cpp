@@ -100,6 +100,9 @@ const FlagSpec kFlags[] = {
     {"safety-checker", "MODE", {"generate", "postprocess"}, "flag, black or blur: diffusers' safety checker"},
     {"safety-model", "DIR", {"generate", "postprocess"},
      "the safety checker: a diffusers model folder with safety_checker/ and feature_extractor/"},
+    {"max-memory", "SIZE", {"generate", "upscale", "postprocess"},
+     "memory budget, e.g. 8GB or 6GiB (default: the machine's memory minus a margin); the job is planned to fit "
+     "it (attention slicing, offload, streamed weights) or refused"},
 };
 
 const FlagSpec* find_flag(const std::string& name) {

@@ -18,13 +18,9 @@ Managers production_managers(const WorkersConfig& config) {
   m.schedulers = std::make_shared<SchedulerNameTable>();
   const DeviceSelection selection = m.device->select(config.device);
   WorkersConfig sized = config;
-  if (sized.model.cache_bytes == 0) {
-    // Half the RAM on a CPU, 80 % of the GPU's memory on CUDA.
-    const auto inventory = m.device->inventory();
-    sized.model.cache_bytes = inventory.cpu.total_memory / 2;
-    for (const auto& gpu : inventory.cuda) {
-      if (selection.device == "cuda:" + std::to_string(gpu.index)) sized.model.cache_bytes = gpu.total_memory / 10 * 8;
-    }
+  // The model cache may fill the memory budget (the planner evicts what a job needs gone).
+  if (sized.model.cache_bytes == 0 || sized.model.cache_bytes > selection.memory_budget) {
+    sized.model.cache_bytes = selection.memory_budget;
   }
   UpscalerManagerOptions upscaling;
   upscaling.roots = config.model.upscaler_roots;
@@ -33,7 +29,8 @@ Managers production_managers(const WorkersConfig& config) {
   upscaling.device = selection.device;
   upscaling.dtype = selection.dtype;
   auto upscalers = std::make_shared<FileUpscalerManager>(upscaling);
-  auto sdxl = make_sdxl_managers(sized, selection.device, selection.dtype, upscalers);
+  SdxlPlacement placement{selection.device, selection.dtype, selection.memory_budget, m.device->memory_probe(selection)};
+  auto sdxl = make_sdxl_managers(sized, placement, upscalers);
   m.models = sdxl.models;
   m.memory = sdxl.memory;
   m.conditioning = sdxl.conditioning;
@@ -80,7 +77,8 @@ Instructors compose_instructors(const WorkersConfig& config, boost::asio::io_con
       [model = i.model](JobPlan& plan) { model->resolve(plan); },
       [post = i.postprocessing](const JobPlan& plan, GenerationResult& result) {
         post->finish(plan.stages, plan.request, result);
-      });
+      },
+      managers.memory);
   i.scheduler = std::make_shared<SchedulerInstructor>(managers.schedulers, config.scheduler);
   return i;
 }

@@ -13,7 +13,9 @@
 #include "conditioning/workers/input_images.h"
 #include "interface/workers_interface.h"
 #include "postprocessing/workers/resample_upscaler.h"
+#include "utilities/byte_size.h"
 #include "utilities/error.h"
+#include "utilities/memory_probe.h"
 
 namespace workers {
 namespace {
@@ -170,6 +172,16 @@ std::string upscaler_flag(const std::string& flag, const std::string& value, Wor
 }
 
 // --upscale/--upscale-by, --enhance, --safety-checker/--safety-model: the request's `postprocess`.
+// --max-memory SIZE: the device's memory budget (workers.instructors.device.max_memory).
+void apply_max_memory(const CliOptions& o, WorkersConfig& config) {
+  if (!o.values.count("max-memory")) return;
+  const auto bytes = parse_byte_size(o.value("max-memory"));
+  if (!bytes || *bytes == 0) {
+    throw_invalid("--max-memory", "expected a size such as 8GB, 6GiB or 512MB, got \"" + o.value("max-memory") + "\"");
+  }
+  config.device.max_memory = *bytes;
+}
+
 nlohmann::json postprocess_flags(const CliOptions& o, WorkersConfig& config) {
   nlohmann::json post = nlohmann::json::object();
   if (o.values.count("upscale")) {
@@ -193,6 +205,7 @@ nlohmann::json postprocess_flags(const CliOptions& o, WorkersConfig& config) {
 }  // namespace
 
 nlohmann::json postprocess_request(const CliOptions& o, WorkersConfig& config) {
+  apply_max_memory(o, config);
   const std::string input = absolute(o.value("input"));
   const std::string output = o.value("output");
   add_root(config.conditioning.image_roots, absolute_parent(input));
@@ -214,6 +227,7 @@ nlohmann::json postprocess_request(const CliOptions& o, WorkersConfig& config) {
 }
 
 nlohmann::json generate_request(const CliOptions& o, WorkersConfig& config) {
+  apply_max_memory(o, config);
   const std::string model = o.value("model");
   const std::string output = o.value("output");
   nlohmann::json r = {{"message_type", "inference_request"},
@@ -318,6 +332,15 @@ int run_generate(const CliOptions& options, WorkersConfig config, std::ostream& 
   }
   const auto& data = response["data"];
   if (data.contains("seed")) err << "seed " << data.value("seed", 0ull) << "\n";
+  // The memory plan the job ran with, and the process's peak resident set.
+  const auto first = data.value("assets", nlohmann::json::array());
+  if (!first.empty() && first[0].contains("metadata") && first[0]["metadata"].contains("memory")) {
+    const auto& plan = first[0]["metadata"]["memory"];
+    const auto budget = plan.value("budget_bytes", 0ull);
+    err << "memory plan " << plan.value("plan", "") << ": estimate " << format_bytes(plan.value("estimate_bytes", 0ull))
+        << " of " << (budget ? format_bytes(budget) : std::string("no")) << " budget; peak "
+        << format_bytes(ProcessMemoryProbe().sample().peak) << " (VmHWM)\n";
+  }
   if (const auto nsfw = data.find("nsfw_content_detected"); nsfw != data.end()) {
     err << "nsfw_content_detected " << nsfw->dump() << "\n";
   }

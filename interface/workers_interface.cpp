@@ -305,6 +305,7 @@ nlohmann::json WorkersInterface::Impl::status() {
           {"device", instructors.device->status()},
           {"models", instructors.model->status()},
           {"queue", instructors.inference->status()},
+          {"memory", instructors.inference->memory_status()},
           {"schedulers", instructors.scheduler->status()},
           {"conditioning", instructors.conditioning->status()},
           {"postprocessing", instructors.postprocessing->status()}};

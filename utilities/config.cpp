@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "utilities/byte_size.h"
 #include "utilities/json_fields.h"
 
 namespace workers {
@@ -25,6 +26,7 @@ const EnvOverride kOverrides[] = {
     {"SDXL_WORKERS_DEVICE", "/workers/instructors/device/device", EnvKind::kString},
     {"SDXL_WORKERS_DTYPE", "/workers/instructors/device/dtype", EnvKind::kString},
     {"SDXL_WORKERS_THREADS", "/workers/instructors/device/threads", EnvKind::kInteger},
+    {"SDXL_WORKERS_MAX_MEMORY", "/workers/instructors/device/max_memory", EnvKind::kString},
     {"SDXL_WORKERS_MAX_CONCURRENT_TASKS", "/workers/main_interface/max_concurrent_tasks", EnvKind::kInteger},
     {"SDXL_WORKERS_TASK_TIMEOUT", "/workers/main_interface/task_timeout", EnvKind::kNumber},
     {"SDXL_WORKERS_QUEUE_CAPACITY", "/workers/main_interface/queue_capacity", EnvKind::kInteger},
@@ -143,6 +145,17 @@ void parse_device(FieldReader& r, DeviceConfig& d) {
   if (auto device = r.string("device")) d.device = *device;  // checked by the device policy
   d.dtype = one_of(r, "dtype", d.dtype, {"auto", "float32", "float16", "bfloat16"});
   d.threads = bounded_int(r, "threads", d.threads, 0, 1024);
+  if (const nlohmann::json* v = r.raw("max_memory")) {
+    std::optional<std::uint64_t> bytes;
+    if (v->is_number_unsigned()) bytes = v->get<std::uint64_t>();
+    if (v->is_number_integer() && v->get<std::int64_t>() >= 0) bytes = static_cast<std::uint64_t>(v->get<std::int64_t>());
+    if (v->is_string()) bytes = parse_byte_size(v->get<std::string>());
+    if (!bytes) {
+      throw Error(kCfg, "must be a byte count or a size such as \"8GB\", \"512MiB\" (got " + v->dump() + ")",
+                  r.field("max_memory"));
+    }
+    d.max_memory = *bytes;
+  }
 }
 
 }  // namespace
@@ -284,7 +297,7 @@ nlohmann::json to_json(const WorkersConfig& c) {
             {"max_batch_size", l.max_batch_size}, {"max_prompt_chars", l.max_prompt_chars},
             {"max_timeout_seconds", l.max_timeout_seconds}}}}},
         {"instructors",
-         {{"device", {{"device", c.device.device}, {"dtype", c.device.dtype}, {"threads", c.device.threads}}},
+         {{"device", {{"device", c.device.device}, {"dtype", c.device.dtype}, {"threads", c.device.threads}, {"max_memory", c.device.max_memory}}},
           {"communication",
            {{"max_line_bytes", c.communication.max_line_bytes},
             {"progress_events", c.communication.progress_events},

@@ -24,6 +24,9 @@ struct DeviceConfig {
   std::string device = "auto";  // auto, cpu, cuda, cuda:N (directml and mps are rejected clearly)
   std::string dtype = "auto";   // auto, float32, float16, bfloat16
   int threads = 0;              // libtorch intra-op threads; 0: one per physical core
+  // The memory budget of this worker on its device (models, caches and activations together):
+  // bytes, or a string such as "8GB" in the file. 0: what the device has minus a margin.
+  std::uint64_t max_memory = 0;
 };
 
 struct CommunicationConfig {

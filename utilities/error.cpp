@@ -35,6 +35,14 @@ Error::Error(ErrorCode code, const std::string& message, std::string field)
 
 Error Error::with_field(std::string field) const { return Error(code_, what(), std::move(field)); }
 
+bool is_out_of_memory_message(std::string_view what) {
+  for (std::string_view marker : {"out of memory", "DefaultCPUAllocator", "not enough memory", "can't allocate memory",
+                                  "bad_alloc", "std::bad_alloc"}) {
+    if (what.find(marker) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 void throw_invalid(const std::string& field, const std::string& message) {
   throw Error(ErrorCode::kInvalidRequest, field.empty() ? message : field + ": " + message, field);
 }

@@ -40,6 +40,10 @@ class Error : public std::runtime_error {
   std::string field_;
 };
 
+// True for what allocators say when memory runs out: CUDA's "out of memory", libtorch's CPU
+// allocator's "DefaultCPUAllocator: not enough memory" / "can't allocate memory", std::bad_alloc's.
+bool is_out_of_memory_message(std::string_view what);
+
 // Shorthand for the most common failure: a request field with a bad value.
 [[noreturn]] void throw_invalid(const std::string& field, const std::string& message);
 

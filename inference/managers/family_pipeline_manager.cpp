@@ -30,7 +30,7 @@ GenerationResult FamilyPipelineManager::generate(const JobPlan& plan, const JobC
     throw Error(ErrorCode::kOomError, "out of memory while generating; try a smaller size or batch");
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
-    if (what.find("out of memory") != std::string::npos || what.find("DefaultCPUAllocator") != std::string::npos) {
+    if (is_out_of_memory_message(what)) {
       throw Error(ErrorCode::kOomError, "out of memory while generating: " + what.substr(0, 300));
     }
     throw Error(ErrorCode::kInternalError, "tensor operation failed: " + what.substr(0, 500));

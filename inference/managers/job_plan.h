@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "conditioning/managers/conditioning_manager.h"
+#include "inference/managers/memory_plan.h"
 #include "models/managers/model_handle.h"
 #include "schedulers/managers/scheduler_catalog.h"
 #include "utilities/generation_request.h"
@@ -66,6 +67,9 @@ struct JobPlan {
   std::vector<std::string> stages;  // postprocessing stages, in order
   // Filled by the model instructor when the job starts (resolving reads the model folders).
   std::optional<ResolvedModels> models;
+  // Decided by the memory manager when the job starts (after its models), and again one rung
+  // cheaper after an out-of-memory error. Default: everything resident, nothing switched.
+  MemoryPlan memory;
 };
 
 }  // namespace workers

@@ -11,7 +11,9 @@
 #include "inference/workers/latents.h"
 #include "inference/workers/sdxl_pipeline.h"
 #include "models/io/lora_format.h"
+#include "models/nn/layers.h"
 #include "models/nn/sdxl_text_encoders.h"
+#include "models/nn/weight_stream.h"
 #include "schedulers/managers/scheduler_factory.h"
 #include "schedulers/managers/scheduler_name_table.h"
 #include "utilities/error.h"
@@ -89,6 +91,20 @@ std::int64_t img2img_schedule(int steps, double strength) {
   return total;
 }
 
+// The batch manager's chunks, each cut into runs of at most `max_chunk` images (the memory plan's
+// batch split): every piece still draws for the whole batch, so the images are the same.
+std::vector<BatchChunk> split_chunks(const std::vector<BatchChunk>& chunks, int max_chunk) {
+  if (max_chunk <= 0) return chunks;
+  std::vector<BatchChunk> out;
+  for (const auto& chunk : chunks) {
+    const int draw = chunk.draw_batch > 0 ? chunk.draw_batch : chunk.size;
+    for (int k = 0; k < chunk.size; k += max_chunk) {
+      out.push_back({chunk.seed, chunk.offset + k, std::min(max_chunk, chunk.size - k), draw});
+    }
+  }
+  return out;
+}
+
 std::string pipeline_name(const GenerationRequest& r, const ModelHandle& base) {
   if (!r.mask_image.empty()) return base.kind == ModelKind::kSdxlInpaint ? "inpaint (9-channel)" : "inpaint";
   return r.init_image.empty() ? "text2img" : "img2img";
@@ -108,6 +124,8 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
   const auto started = Clock::now();
   const GenerationRequest& request = plan.request;
   const ResolvedModels& resolved = *plan.models;
+  const MemoryPlan& memory = plan.memory;
+  const Residency residency = memory.streamed ? Residency::kStreamed : Residency::kResident;
   const std::uint64_t seed = request.seed.value_or(0);
   context.report({0, 0, "loading"});
   // The cache's pointers are held for the whole job: that is how the cache knows these
@@ -126,8 +144,10 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
   std::string class_name;  // the base's scheduler class
   auto make_stage = [&](const ModelHandle& model, SamplerLabels* stage_labels) {
     SdxlStage stage;
-    auto unet = hold(models_.unet->unet(model));
-    auto encoders = hold(models_.text_encoders->text_encoders(model));
+    auto unet = hold(models_.unet->unet(model, residency));
+    auto encoders = hold(models_.text_encoders->text_encoders(model, residency));
+    // The plan's attention slicing, set on the cached network for this job (every job sets it).
+    set_attention_slice(*unet->ptr(), memory.attention_slice);
     stage.unet = *unet;
     stage.encoders = *encoders;
     auto& targets = base_targets.empty() ? base_targets : other_targets;
@@ -165,6 +185,7 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
     const auto& control = resolved.controls[i];
     const std::string field = "controlnets[" + std::to_string(i) + "]";
     auto net = hold(models_.controlnets->controlnet(control.model));
+    set_attention_slice(*net->ptr(), memory.attention_slice);
     const auto& spec = request.controlnets[i];
     run.controls.push_back({*net,
                             conditioning_->control_image(control.image, control.image_field, control.preprocess, spec,
@@ -186,6 +207,10 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
   run.denoising_end = request.denoising_end;
   if (resolved.refiner && !run.denoising_end) run.denoising_end = settings_.default_refiner_switch;
   run.micro = micro_conditioning(request, request.height, request.width);
+  run.vae_options.sliced = memory.vae_sliced;
+  run.vae_options.tiled = memory.vae_tiled;
+  run.vae_options.tile_sample_size = memory.vae_tile;
+  run.hold_components = memory.hold_components;
   if (!request.init_image.empty()) {
     run.init_image = conditioning_->init_image(request.init_image, "init_image", request.width, request.height);
   }
@@ -233,10 +258,11 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
   // The batch manager's chunks: each a run of its own generator.
   std::vector<at::Tensor> images;
   SdxlOutput output;
-  const int runs = static_cast<int>(plan.chunks.size());
+  const std::vector<BatchChunk> chunks = split_chunks(plan.chunks, memory.max_chunk);
+  const int runs = static_cast<int>(chunks.size());
   const auto denoising_started = Clock::now();
   for (int i = 0; i < runs; ++i) {
-    const BatchChunk& chunk = plan.chunks[static_cast<std::size_t>(i)];
+    const BatchChunk& chunk = chunks[static_cast<std::size_t>(i)];
     run.batch = chunk.size;
     run.noise_window = {chunk.offset, chunk.draw_batch};
     // run_sdxl sets each scheduler's timesteps, which resets its state: one object serves every run.
@@ -256,7 +282,7 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
       // A1111 draws the second pass's noise from the same seeds as the first.
       auto hires_generator = at::make_generator<at::CPUGeneratorImpl>(chunk.seed);
       const NoiseWindow window{chunk.offset, chunk.draw_batch > 0 ? chunk.draw_batch : chunk.size};
-      const auto target = base.unet->parameters().front().options();
+      const auto target = compute_options(*base.unet);
       const auto factor = (*vae)->config().downscale_factor();
       if (hires_latent) {
         second.init_latents = upscale_latents(output.latents, *hires_latent, second.height / factor, second.width / factor);
@@ -267,7 +293,8 @@ GenerationResult SdxlFamilyPipeline::run(const JobPlan& plan, const JobContext& 
           upscaled.push_back(image_tensor(hires_upscaler->upscale(image, static_cast<int>(second.width),
                                                                    static_cast<int>(second.height))));
         }
-        second.init_latents = encode_image_latents(*vae, at::cat(upscaled, 0), hires_generator, target, window);
+        second.init_latents = encode_image_latents(*vae, at::cat(upscaled, 0), hires_generator, target, window,
+                                                   run.vae_options);
       }
       const auto hires_started = Clock::now();
       output = run_sdxl(base, nullptr, *vae, second, hires_generator, [&](int done, int total) {

@@ -7,12 +7,18 @@
 
 namespace workers {
 
-SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype,
+SdxlManagers make_sdxl_managers(const WorkersConfig& config, const SdxlPlacement& placement,
                                 std::shared_ptr<UpscalerManager> upscalers) {
   SdxlManagers out;
-  auto memory = make_memory(config.model.cache_bytes);
+  MemorySettings settings;
+  settings.budget = placement.memory_budget;
+  settings.element = placement.dtype == "float32" ? 4 : 2;
+  auto memory = make_memory(config.model.cache_bytes, settings, placement.probe);
   out.memory = memory.memory;
-  out.models = make_torch_model_managers(config.model, device, dtype, default_data_dir(), memory.cache).roles();
+  out.models = make_torch_model_managers(config.model, placement.device, placement.dtype, default_data_dir(),
+                                         memory.cache)
+                   .roles();
+  memory.memory->attach(out.models.resolver);
   out.conditioning = std::make_shared<SdxlConditioningManager>(config.conditioning);
   auto pipelines = std::make_shared<FamilyPipelineManager>();
   // The pipeline registry: one line per model family a base model may be.

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "conditioning/managers/conditioning_manager.h"
@@ -22,10 +24,18 @@ struct SdxlManagers {
   std::shared_ptr<PipelineManager> pipeline;
 };
 
-// `device` / `dtype`: the device policy's choice (e.g. "cpu", "float32"). config.model.cache_bytes
-// must already hold the budget to use (0: unlimited).
+// Where the SDXL stack runs, as the device policy chose: device and dtype ("cpu", "float32"),
+// the memory budget (0: unlimited) the memory manager plans jobs for, and the probe it reads.
+struct SdxlPlacement {
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  std::uint64_t memory_budget = 0;
+  std::shared_ptr<MemoryProbe> probe;
+};
+
+// config.model.cache_bytes must already hold the cache's budget (0: unlimited).
 // `upscalers`: the hires fix's pixel upscalers (null: only its latent modes).
-SdxlManagers make_sdxl_managers(const WorkersConfig& config, const std::string& device, const std::string& dtype,
+SdxlManagers make_sdxl_managers(const WorkersConfig& config, const SdxlPlacement& placement,
                                 std::shared_ptr<UpscalerManager> upscalers = nullptr);
 
 }  // namespace workers

@@ -10,10 +10,11 @@ at::Tensor draw_latent_noise(at::IntArrayRef shape, at::Generator& generator, co
 }
 
 at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at::Generator& generator,
-                                const at::TensorOptions& target, const NoiseWindow& window) {
+                                const at::TensorOptions& target, const NoiseWindow& window,
+                                const VaeRunOptions& options) {
   const auto vae_dtype = vae->parameters().front().scalar_type();
   const auto vae_device = vae->parameters().front().device();
-  auto moments = vae->encode(image.to(vae_device, vae_dtype));
+  auto moments = vae->encode(image.to(vae_device, vae_dtype), options);
   auto std = at::exp(0.5 * moments.logvar);
   auto shape = moments.mean.sizes().vec();
   const auto batch = shape[0];
@@ -24,10 +25,10 @@ at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at:
   return (vae->config().scaling_factor * sample).to(target.device(), target.dtype());
 }
 
-at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents) {
+at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents, const VaeRunOptions& options) {
   const auto vae_dtype = vae->parameters().front().scalar_type();
   auto scaled = latents / vae->config().scaling_factor;
-  auto image = vae->decode(scaled.to(vae_dtype));
+  auto image = vae->decode(scaled.to(vae_dtype), options);
   image = (image / 2 + 0.5).clamp(0, 1);
   return image.to(at::kCPU, at::kFloat).permute({0, 2, 3, 1}).contiguous();
 }

@@ -24,10 +24,11 @@ at::Tensor draw_latent_noise(at::IntArrayRef shape, at::Generator& generator, co
 // `window` (total > 0) the noise is drawn for window.total images and images [offset, offset + B)
 // kept, as a chunk of a larger batch draws it.
 at::Tensor encode_image_latents(AutoencoderKL& vae, const at::Tensor& image, at::Generator& generator,
-                                const at::TensorOptions& target, const NoiseWindow& window = {});
+                                const at::TensorOptions& target, const NoiseWindow& window = {},
+                                const VaeRunOptions& options = {});
 
 // latents -> vae.decode(latents / scaling_factor) -> (x / 2 + 0.5).clamp(0, 1), NHWC float32 on CPU.
-at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents);
+at::Tensor decode_latents(AutoencoderKL& vae, const at::Tensor& latents, const VaeRunOptions& options = {});
 
 // 8-bit RGB images from NHWC [0, 1]: round(x · 255), as diffusers' numpy_to_pil.
 std::vector<Image> to_images(const at::Tensor& nhwc);

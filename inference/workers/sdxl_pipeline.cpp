@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "inference/workers/latents.h"
+#include "models/nn/weight_stream.h"
 #include "schedulers/timestep_window.h"
 #include "utilities/error.h"
 
@@ -20,6 +21,12 @@ struct StageConditioning {
 // them differently only when negative and positive micro-conditioning differ and B > 1.
 StageConditioning condition(SdxlStage& stage, const SdxlRun& run, bool cfg, const at::TensorOptions& target,
                             std::vector<std::string>& warnings) {
+  // Offload: the encoders are resident only while they encode.
+  WeightStream::Hold first, second;
+  if (run.hold_components) {
+    if (!stage.encoders.text_encoder.is_empty()) first = WeightStream::hold(*stage.encoders.text_encoder);
+    second = WeightStream::hold(*stage.encoders.text_encoder_2);
+  }
   PromptOptions options = run.prompt_options;
   options.force_zeros_for_empty_prompt = stage.force_zeros_for_empty_prompt;
   auto encoded = run.prompt_encoder ? run.prompt_encoder->encode(stage.encoders, run.prompts, options)
@@ -93,6 +100,8 @@ at::Tensor denoise(SdxlStage& stage, const StageConditioning& c, at::Tensor late
   Scheduler& scheduler = *stage.scheduler;
   const bool nine_channels = stage.unet->config().in_channels == 9;
   const auto n = timesteps.size(0);
+  // Offload: the UNet is resident for the whole loop, parked again after it.
+  const auto unet_hold = run.hold_components ? WeightStream::hold(*stage.unet) : WeightStream::Hold();
   // Control images per model input: repeated per image, doubled under CFG.
   std::vector<at::Tensor> control_images;
   for (const auto& unit : controls) {
@@ -173,8 +182,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
                     at::Generator& generator, const StepCallback& on_step) {
   check_combination(base, refiner, run);
   SdxlOutput out;
-  const auto param = base.unet->parameters().front();
-  const auto target = param.options();
+  const auto target = compute_options(*base.unet);
   const bool cfg = run.guidance_scale > 1.0;
   const bool img2img = run.init_image.defined() || run.init_latents.defined();
   const bool inpaint = run.mask.defined();
@@ -212,7 +220,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
   } else if (!inpaint) {
     auto image_latents = run.init_latents.defined()
                              ? run.init_latents.to(target.device(), target.dtype())
-                             : encode_image_latents(vae, run.init_image, generator, target).repeat({run.batch, 1, 1, 1});
+                             : encode_image_latents(vae, run.init_image, generator, target, {}, run.vae_options).repeat({run.batch, 1, 1, 1});
     auto noise = batch_noise(generator);
     latents = scheduler.add_noise(image_latents, noise, window.timesteps[0].item<double>());
   } else {
@@ -220,7 +228,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
     const bool strength_max = run.strength == 1.0;
     at::Tensor image_latents;
     if (!nine_channels || !strength_max) {
-      image_latents = encode_image_latents(vae, run.init_image, generator, target).repeat({run.batch, 1, 1, 1});
+      image_latents = encode_image_latents(vae, run.init_image, generator, target, {}, run.vae_options).repeat({run.batch, 1, 1, 1});
     }
     auto noise = batch_noise(generator);
     latents = strength_max ? noise * scheduler.init_noise_sigma()
@@ -233,7 +241,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
                     .repeat({run.batch, 1, 1, 1});
     const auto masked_image = run.init_image * (run.mask < 0.5);
     if (nine_channels) {
-      auto masked = encode_image_latents(vae, masked_image, generator, target).repeat({run.batch, 1, 1, 1});
+      auto masked = encode_image_latents(vae, masked_image, generator, target, {}, run.vae_options).repeat({run.batch, 1, 1, 1});
       inpaint_latents.mask = cfg ? torch::cat({mask, mask}, 0) : mask;
       inpaint_latents.masked_image_latents = cfg ? torch::cat({masked, masked}, 0) : masked;
     } else {
@@ -255,7 +263,7 @@ SdxlOutput run_sdxl(SdxlStage& base, SdxlStage* refiner, AutoencoderKL& vae, con
                       generator, progress);
   }
   out.latents = latents;
-  if (run.decode) out.images = decode_latents(vae, latents);
+  if (run.decode) out.images = decode_latents(vae, latents, run.vae_options);
   return out;
 }
 

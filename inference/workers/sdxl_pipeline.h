@@ -69,6 +69,10 @@ struct SdxlRun {
   bool decode = true;     // false: out.images stays undefined (the latents go on to another pass)
   at::Tensor mask;        // [1, 1, H, W] in {0, 1}; undefined: no inpainting
   std::vector<ControlUnit> controls;  // ControlNets on the base model's steps (summed residuals)
+  // The memory plan's switches: how the VAE runs (sliced, tiled), and for streamed networks
+  // whether each is made resident whole for its phase (offload) instead of layer by layer.
+  VaeRunOptions vae_options;
+  bool hold_components = false;
 };
 
 struct SdxlOutput {

@@ -23,6 +23,14 @@ class MappedFile {
   std::string_view bytes() const { return {reinterpret_cast<const char*>(data_), static_cast<std::size_t>(size_)}; }
   const std::string& path() const { return path_; }
 
+  // Drops this process's copies of the clean pages wholly inside [data, data + bytes) when that
+  // range lies in a live mapping (they are read from the file again on next use); other memory
+  // is left alone. Streamed weights release a layer's pages this way after use. Returns the
+  // bytes released. Never call it on a range something wrote to (its copies would be lost).
+  static std::uint64_t release_pages(const void* data, std::uint64_t bytes);
+  // True when [data, data + bytes) lies inside a live mapping.
+  static bool is_mapped(const void* data, std::uint64_t bytes);
+
  private:
   MappedFile(std::string path, std::uint8_t* data, std::uint64_t size);
   std::string path_;

@@ -1,6 +1,8 @@
 #include "models/managers/component_loader.h"
 
+#include <cctype>
 #include <cstdlib>
+#include <map>
 #include <filesystem>
 #include <fstream>
 
@@ -151,6 +153,79 @@ ComponentSource ComponentLoader::source(const ModelHandle& model, const std::str
   return component_source(*converted, model.path);
 }
 
+namespace {
+
+// The streaming unit a tensor belongs to, from its diffusers name: the deepest
+// "resnets.N" / "attentions.N" / "transformer_blocks.N" / "layers.N" / "downsamplers.N" /
+// "upsamplers.N" / "attn1" / "attn2" / "ff" prefix ("" = the root), as WeightStream splits it.
+std::string streaming_unit(const std::string& name) {
+  static const char* kIndexed[] = {"resnets", "attentions", "transformer_blocks", "layers", "downsamplers", "upsamplers"};
+  static const char* kNamed[] = {"attn1", "attn2", "ff"};
+  std::size_t end = 0, start = 0;
+  std::string previous;
+  while (start < name.size()) {
+    auto dot = name.find('.', start);
+    if (dot == std::string::npos) break;  // the last part is the parameter's own name
+    const std::string part = name.substr(start, dot - start);
+    bool unit = false;
+    for (const char* n : kNamed) unit = unit || part == n;
+    if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) {
+      for (const char* n : kIndexed) unit = unit || previous == n;
+    }
+    if (unit) end = dot;
+    previous = part;
+    start = dot + 1;
+  }
+  return name.substr(0, end);
+}
+
+}  // namespace
+
+ComponentFacts ComponentLoader::component_facts(const ModelHandle& model, const std::string& component) const {
+  const std::string k = key(model, component);
+  {
+    std::lock_guard<std::mutex> lock(facts_mutex_);
+    if (auto it = facts_.find(k); it != facts_.end()) return it->second;
+  }
+  const auto src = for_field(model, [&] { return source(model, component); });
+  ComponentFacts facts;
+  facts.config = src.config;
+  std::map<std::string, std::uint64_t> units;
+  for (const auto& [name, tensor] : src.tensors) {
+    facts.stored_bytes += static_cast<std::uint64_t>(tensor.numel()) * tensor.element_size();
+    if (!tensor.is_floating_point()) continue;
+    const auto n = static_cast<std::uint64_t>(tensor.numel());
+    facts.parameters += n;
+    const auto unit = streaming_unit(name);
+    if (unit.empty()) {
+      facts.root += n;
+    } else {
+      units[unit] += n;
+    }
+  }
+  for (const auto& [unit, n] : units) facts.largest_unit = std::max(facts.largest_unit, n);
+  std::lock_guard<std::mutex> lock(facts_mutex_);
+  facts_[k] = facts;
+  return facts;
+}
+
+std::uint64_t ComponentLoader::resident_bytes(const ModelHandle& model, const std::string& component) const {
+  auto bytes_of = [&](const std::string& part, c10::ScalarType dtype) {
+    return component_facts(model, part).parameters * c10::elementSize(dtype);
+  };
+  if (component == "unet") return bytes_of("unet", placement_.dtype);
+  if (component == "text_encoders") {
+    return (model.kind == ModelKind::kSdxlRefiner ? 0 : bytes_of("text_encoder", placement_.dtype)) +
+           bytes_of("text_encoder_2", placement_.dtype);
+  }
+  if (component == "vae") {
+    const auto facts = component_facts(model, "vae");
+    const auto dtype = vae_compute_dtype(VaeConfig::from_json(facts.config, model.path + " (vae)"), placement_.dtype);
+    return facts.parameters * c10::elementSize(dtype);
+  }
+  return 0;
+}
+
 std::string ComponentLoader::key(const ModelHandle& model, const std::string& component) const {
   // Configs from another folder build a different module from the same file.
   const std::string configs = model.config_from.empty() ? "" : "+" + model.config_from;
@@ -158,8 +233,22 @@ std::string ComponentLoader::key(const ModelHandle& model, const std::string& co
 }
 
 std::shared_ptr<void> ComponentLoader::cached(const ModelHandle& model, const std::string& component,
-                                              const std::function<ModelCache::Loaded()>& build) {
-  return for_field(model, [&] { return cache_->get(key(model, component), model.path, component, build); });
+                                              Residency residency, const std::function<ModelCache::Loaded()>& build) {
+  const bool streamed = residency == Residency::kStreamed;
+  const std::string k = key(model, component) + (streamed ? "~streamed" : "");
+  return for_field(model, [&] {
+    const bool base_component =
+        model.kind != ModelKind::kControlNet && model.kind != ModelKind::kLora &&
+        (component == "unet" || component == "text_encoders" || component == "vae");
+    // Only a load that is not cached yet reads the headers for its size.
+    std::uint64_t expected = 0;
+    if (!streamed && base_component && cache_->budget() > 0) {
+      bool cached_already = false;
+      for (const auto& e : cache_->entries()) cached_already = cached_already || e.key == k;
+      if (!cached_already) expected = resident_bytes(model, component);
+    }
+    return cache_->get(k, model.path, component, build, expected, std::string(to_string(residency)));
+  });
 }
 
 nlohmann::json ComponentLoader::scheduler_config(const ModelHandle& model) const {

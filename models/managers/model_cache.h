@@ -19,6 +19,7 @@ struct CacheEntryInfo {
   std::string component;
   std::uint64_t bytes = 0;
   bool in_use = false;  // held by a running job
+  std::string residency = "resident";  // or "streamed" (weights parked, see weight_stream.h)
 };
 
 // The role that decides what leaves the cache after a load.
@@ -58,13 +59,19 @@ class ModelCache {
 
   // The cached object for `key`, or `load()`'s, cached. Loads run one at a time (under the lock),
   // so two jobs asking for the same component load it once. Loader errors propagate, nothing cached.
+  // Pre-load check: with `expected_bytes` (what the load will add; 0: unknown), idle entries are
+  // evicted first to make room, and a load that still cannot fit the budget is refused with
+  // OOM_ERROR before `load` runs (before any weight is read).
   std::shared_ptr<void> get(const std::string& key, const std::string& model, const std::string& component,
-                            const Loader& load);
+                            const Loader& load, std::uint64_t expected_bytes = 0,
+                            const std::string& residency = "resident");
   template <typename T>
   std::shared_ptr<T> get_as(const std::string& key, const std::string& model, const std::string& component,
                             const Loader& load) {
     return std::static_pointer_cast<T>(get(key, model, component, load));
   }
+  // Drops every entry no job holds for which `keep` is false. Returns the bytes freed.
+  std::uint64_t evict_idle(const std::function<bool(const CacheEntryInfo&)>& keep);
   // Drops every entry of `model` (a running job keeps its own references). Returns the count.
   std::size_t erase_model(const std::string& model);
   std::vector<CacheEntryInfo> entries() const;
@@ -76,7 +83,7 @@ class ModelCache {
     CacheEntryInfo info;
     std::shared_ptr<void> object;
   };
-  void evict_locked(const std::string& keep);
+  void evict_locked(const std::string& keep, std::uint64_t incoming = 0);
   std::vector<CacheEntryInfo> entries_locked() const;
 
   const std::shared_ptr<const EvictionPolicy> policy_;

@@ -4,6 +4,10 @@
 #include <utility>
 
 namespace workers {
+
+std::string_view to_string(Residency residency) {
+  return residency == Residency::kStreamed ? "streamed" : "resident";
+}
 namespace {
 constexpr std::array<std::pair<ModelKind, std::string_view>, 6> kNames{{{ModelKind::kSdxlBase, "sdxl-base"},
                                                                          {ModelKind::kSdxlRefiner, "sdxl-refiner"},

@@ -19,6 +19,11 @@ enum class ModelKind { kSdxlBase, kSdxlRefiner, kSdxlInpaint, kVae, kControlNet,
 std::string_view to_string(ModelKind kind);
 std::optional<ModelKind> model_kind_from_string(std::string_view name);
 
+// How a network is kept: resident in the compute dtype, or streamed (its weights parked as the
+// file's views and converted unit by unit while they run; see models/nn/weight_stream.h).
+enum class Residency { kResident, kStreamed };
+std::string_view to_string(Residency residency);  // "resident", "streamed"
+
 struct ModelHandle {
   std::string reference;
   std::string path;  // canonical

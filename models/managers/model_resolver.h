@@ -12,6 +12,16 @@
 
 namespace workers {
 
+// What planning memory needs to know of a component before loading it (read from the file
+// headers and config, no weight read).
+struct ComponentFacts {
+  std::uint64_t parameters = 0;    // floating-point elements
+  std::uint64_t largest_unit = 0;  // elements of its largest streaming unit (a block, a layer)
+  std::uint64_t root = 0;          // elements outside every unit (embeddings, conv_in/out)
+  std::uint64_t stored_bytes = 0;  // as stored in its files
+  nlohmann::json config;           // its config.json (inferred for a single file)
+};
+
 class ModelResolver {
  public:
   virtual ~ModelResolver() = default;
@@ -28,6 +38,9 @@ class ModelResolver {
   virtual std::string device() const = 0;
   // The handle opened for a canonical path, if any (for status: kind and layout of cached models).
   virtual std::optional<ModelHandle> opened(const std::string& path) const = 0;
+  // `component` ("unet", "text_encoder", "text_encoder_2", "vae") of the model, as facts for the
+  // memory planner; read once per file. Throws as open().
+  virtual ComponentFacts component_facts(const ModelHandle& model, const std::string& component) const = 0;
 };
 
 }  // namespace workers

@@ -14,7 +14,11 @@ class TextEncoderManager {
  public:
   virtual ~TextEncoderManager() = default;
   // Throws Error(INVALID_REQUEST) for a VAE handle, MODEL_LOAD_ERROR naming the handle's field.
-  virtual std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model) = 0;
+  // Streamed: as UnetManager's.
+  virtual std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model, Residency residency) = 0;
+  std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model) {
+    return text_encoders(model, Residency::kResident);
+  }
 };
 
 }  // namespace workers

@@ -14,7 +14,8 @@ class TorchTextEncoderManager : public TextEncoderManager {
  public:
   TorchTextEncoderManager(std::shared_ptr<ComponentLoader> loader, std::shared_ptr<TokenizerManager> tokenizers)
       : loader_(std::move(loader)), tokenizers_(std::move(tokenizers)) {}
-  std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model) override;
+  using TextEncoderManager::text_encoders;
+  std::shared_ptr<SdxlTextEncoders> text_encoders(const ModelHandle& model, Residency residency) override;
 
  private:
   std::shared_ptr<ComponentLoader> loader_;

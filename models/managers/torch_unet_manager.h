@@ -12,7 +12,8 @@ namespace workers {
 class TorchUnetManager : public UnetManager {
  public:
   explicit TorchUnetManager(std::shared_ptr<ComponentLoader> loader) : loader_(std::move(loader)) {}
-  std::shared_ptr<UNet2DConditionModel> unet(const ModelHandle& model) override;
+  using UnetManager::unet;
+  std::shared_ptr<UNet2DConditionModel> unet(const ModelHandle& model, Residency residency) override;
 
  private:
   std::shared_ptr<ComponentLoader> loader_;

@@ -14,7 +14,10 @@ class UnetManager {
  public:
   virtual ~UnetManager() = default;
   // Throws Error(INVALID_REQUEST) for a VAE handle, MODEL_LOAD_ERROR naming the handle's field.
-  virtual std::shared_ptr<UNet2DConditionModel> unet(const ModelHandle& model) = 0;
+  // Streamed: the cached network's weights stay parked (memory-mapped) and are converted while its
+  // units run; a different cached object from the resident one.
+  virtual std::shared_ptr<UNet2DConditionModel> unet(const ModelHandle& model, Residency residency) = 0;
+  std::shared_ptr<UNet2DConditionModel> unet(const ModelHandle& model) { return unet(model, Residency::kResident); }
 };
 
 }  // namespace workers

@@ -1,5 +1,6 @@
 #include "models/nn/autoencoder_kl.h"
 
+#include "models/nn/weight_stream.h"
 #include <vector>
 
 namespace workers {
@@ -171,6 +172,7 @@ at::Tensor AutoencoderKLImpl::encode_moments(const at::Tensor& image, const VaeR
 }
 
 LatentMoments AutoencoderKLImpl::encode(const at::Tensor& image, const VaeRunOptions& o) {
+  const StreamScope stream(this);
   at::Tensor moments;
   if (o.sliced && image.size(0) > 1) {
     std::vector<at::Tensor> parts;
@@ -194,6 +196,7 @@ at::Tensor AutoencoderKLImpl::decode_one(const at::Tensor& latent, const VaeRunO
 }
 
 at::Tensor AutoencoderKLImpl::decode(const at::Tensor& latent, const VaeRunOptions& o) {
+  const StreamScope stream(this);
   if (o.sliced && latent.size(0) > 1) {
     std::vector<at::Tensor> parts;
     for (const auto& one : latent.split(1)) parts.push_back(decode_one(one, o));

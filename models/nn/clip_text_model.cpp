@@ -1,5 +1,6 @@
 #include "models/nn/clip_text_model.h"
 
+#include "models/nn/weight_stream.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -44,9 +45,11 @@ ClipEncoderLayerImpl::ClipEncoderLayerImpl(const ClipEncoderConfig& c) {
   self_attn = register_module("self_attn", ClipAttention(c));
   layer_norm2 = register_module("layer_norm2", LayerNorm(LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   mlp = register_module("mlp", ClipMlp(c));
+  shrink_if_lean(*this);
 }
 
 at::Tensor ClipEncoderLayerImpl::forward(const at::Tensor& x) {
+  const StreamScope stream(this);
   auto h = x + self_attn(layer_norm1(x));
   return h + mlp(layer_norm2(h));
 }
@@ -71,6 +74,7 @@ ClipTextModelImpl::ClipTextModelImpl(const ClipTextConfig& c) : config_(c) {
 }
 
 ClipTextOutput ClipTextModelImpl::forward(const at::Tensor& input_ids) {
+  const StreamScope stream(this);
   if (input_ids.dim() != 2 || input_ids.size(1) > config_.max_position_embeddings) {
     throw Error(ErrorCode::kInvalidPrompt, "CLIP text encoder: token ids " + c10::str(input_ids.sizes()) +
                                                " must be [batch, <= " +

@@ -1,5 +1,6 @@
 #include "models/nn/layers.h"
 
+#include "models/nn/weight_stream.h"
 #include <cmath>
 
 namespace workers {
@@ -28,9 +29,11 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DOptions& o) : options(o)
   if (o.in_channels != o.out_channels) {
     conv_shortcut = register_module("conv_shortcut", Conv2d(Conv2dOptions(o.in_channels, o.out_channels, 1)));
   }
+  shrink_if_lean(*this);
 }
 
 at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& input, const at::Tensor& temb) {
+  const StreamScope stream(this);
   auto h = conv1(torch::silu(norm1(input)));
   if (time_emb_proj && temb.defined()) {
     h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
@@ -44,18 +47,22 @@ at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& input, const at::Tensor&
 Downsample2DImpl::Downsample2DImpl(std::int64_t channels, std::int64_t pad) : padding(pad) {
   conv = register_module(
       "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).stride(2).padding(padding)));
+  shrink_if_lean(*this);
 }
 
 at::Tensor Downsample2DImpl::forward(const at::Tensor& x) {
+  const StreamScope stream(this);
   if (padding == 0) return conv(F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));
   return conv(x);
 }
 
 Upsample2DImpl::Upsample2DImpl(std::int64_t channels) {
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
+  shrink_if_lean(*this);
 }
 
 at::Tensor Upsample2DImpl::forward(const at::Tensor& x, const std::vector<std::int64_t>& size) {
+  const StreamScope stream(this);
   // Nearest upsampling has no bf16 CPU kernel in older torch; diffusers upcasts the same way.
   auto input = x.scalar_type() == torch::kBFloat16 ? x.to(torch::kFloat32) : x;
   auto options = F::InterpolateFuncOptions().mode(torch::kNearest);
@@ -80,9 +87,11 @@ AttentionImpl::AttentionImpl(const AttentionModuleOptions& o) : options(o) {
   to_k = register_module("to_k", Linear(LinearOptions(context_dim, inner).bias(o.bias)));
   to_v = register_module("to_v", Linear(LinearOptions(context_dim, inner).bias(o.bias)));
   to_out = register_module("to_out", ModuleList(Linear(LinearOptions(inner, o.query_dim).bias(true))));
+  shrink_if_lean(*this);
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& context) {
+  const StreamScope stream(this);
   const bool spatial = hidden.dim() == 4;
   auto x = spatial ? hidden.flatten(2).transpose(1, 2) : hidden;  // [B, HW, C]
   if (group_norm) x = group_norm(x.transpose(1, 2)).transpose(1, 2);
@@ -108,9 +117,13 @@ FeedForwardImpl::FeedForwardImpl(std::int64_t dim, std::int64_t mult) {
   geglu = GEGLU(dim, inner);
   out = torch::nn::Linear(inner, dim);
   net = register_module("net", torch::nn::ModuleList(geglu, torch::nn::Dropout(0.0), out));
+  shrink_if_lean(*this);
 }
 
-at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return out(geglu(x)); }
+at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
+  const StreamScope stream(this);
+  return out(geglu(x));
+}
 
 BasicTransformerBlockImpl::BasicTransformerBlockImpl(const TransformerOptions& o) {
   using namespace torch::nn;
@@ -123,9 +136,11 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(const TransformerOptions& o
                                                                     dim_head, false, o.upcast_attention}));
   norm3 = register_module("norm3", LayerNorm(LayerNormOptions({o.channels}).eps(1e-5)));
   ff = register_module("ff", FeedForward(o.channels));
+  shrink_if_lean(*this);
 }
 
 at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& context) {
+  const StreamScope stream(this);
   auto h = attn1(norm1(x)) + x;
   h = attn2(norm2(h), context) + h;
   return ff(norm3(h)) + h;
@@ -146,9 +161,11 @@ Transformer2DModelImpl::Transformer2DModelImpl(const TransformerOptions& o) : op
   } else {
     proj_out = AnyModule(register_module("proj_out", Conv2d(Conv2dOptions(o.channels, o.channels, 1))));
   }
+  shrink_if_lean(*this);
 }
 
 at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor& context) {
+  const StreamScope stream(this);
   const auto b = x.size(0), c = x.size(1), height = x.size(2), width = x.size(3);
   auto h = norm(x);
   if (options.linear_projection) {

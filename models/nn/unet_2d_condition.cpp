@@ -1,5 +1,6 @@
 #include "models/nn/unet_2d_condition.h"
 
+#include "models/nn/weight_stream.h"
 #include "utilities/error.h"
 
 namespace workers {
@@ -134,6 +135,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& c) : encode
 at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at::Tensor& timestep,
                                              const at::Tensor& context, const at::Tensor& text_embeds,
                                              const at::Tensor& time_ids, const ControlResiduals* control) {
+  const StreamScope stream(this);
   const auto& c = config();
   // With an odd-sized skip (latent side not a multiple of 2^upsamplers) each upsampler is told
   // the size of the skip it meets, as diffusers' forward_upsample_size does.

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "models/io/diffusers_folder.h"
+#include "models/io/mapped_file.h"
 #include "models/io/safetensors_file.h"
 #include "utilities/error.h"
 
@@ -62,12 +63,21 @@ void load_weights(torch::nn::Module& module, const NamedTensors& tensors, const 
     // (LoRA merges) into page copies, never writes to the file.
     if (adopt) {
       target.set_data(source);
-    } else if (target.scalar_type() == dtype && target.device() == device) {
+      target.set_requires_grad(false);
+      continue;
+    }
+    if (target.scalar_type() == dtype && target.device() == device && target.is_contiguous()) {
       target.copy_(source);  // converts into the memory construction already touched: no second buffer
+      // (a lean placeholder of a streamed network is not contiguous: it takes the branch below)
     } else {
       target.set_data(source.to(device, dtype).contiguous());
     }
     target.set_requires_grad(false);
+    // Converted: the file's pages it was read from are not needed any more (a full-size fp16
+    // UNet would otherwise add its 5 GB of mapped pages to the peak resident set while loading).
+    if (source.device().is_cpu()) {
+      MappedFile::release_pages(source.data_ptr(), static_cast<std::uint64_t>(source.numel()) * source.element_size());
+    }
   }
 }
 

@@ -94,9 +94,6 @@ Image to_image(const at::Tensor& nchw) {
   return out;
 }
 
-bool is_out_of_memory(const c10::Error& e) {
-  return std::string(e.what()).find("out of memory") != std::string::npos;
-}
 
 }  // namespace
 
@@ -170,7 +167,7 @@ at::Tensor NeuralUpscaler::run(const at::Tensor& image, const UpscalerTiling& ti
     }
     return out;
   } catch (const c10::Error& e) {
-    if (!is_out_of_memory(e)) throw;
+    if (!is_out_of_memory_message(e.what())) throw;
     throw Error(ErrorCode::kOomError, name_ + ": out of memory upscaling " + std::to_string(w) +
                                           "x" + std::to_string(h) + "; use a smaller tile size");
   }

@@ -27,6 +27,12 @@ TEST(CpuProbe, ParsesMeminfo) {
   EXPECT_EQ(cpu.available_memory, 8192ull * 1024);
 }
 
+TEST(CpuProbe, ParsesCgroupMemoryLimits) {
+  EXPECT_EQ(parse_cgroup_memory_limit("8589934592\n"), 8ull << 30);
+  EXPECT_EQ(parse_cgroup_memory_limit("max\n"), 0u);
+  EXPECT_EQ(parse_cgroup_memory_limit(""), 0u);
+}
+
 TEST(CpuProbe, ProbesThisMachine) {
   auto cpu = probe_cpu();
   EXPECT_GE(cpu.logical_cores, 1);

@@ -97,3 +97,28 @@ TEST(DevicePolicy, ConfiguredThreadsWinAndExcessIsNoted) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+TEST(DevicePolicy, MemoryBudgetIsConfiguredOrTheDeviceMinusAMargin) {
+  auto inv = two_gpus();
+  inv.cpu.total_memory = 64ull << 30;
+  const auto cpu = choose_device(config("cpu"), inv);
+  EXPECT_EQ(cpu.memory_total, 64ull << 30);
+  EXPECT_EQ(cpu.memory_budget, (64ull << 30) - (64ull << 30) / 10);  // 10 % margin on a CPU
+  inv.cpu.total_memory = 4ull << 30;
+  EXPECT_EQ(choose_device(config("cpu"), inv).memory_budget, 3ull << 30);  // at least 1 GiB
+  const auto gpu = choose_device(config("cuda:1"), inv);
+  EXPECT_EQ(gpu.memory_total, 24ull << 30);
+  EXPECT_EQ(gpu.memory_budget, (24ull << 30) - (24ull << 30) / 20);  // 5 % on a GPU
+  auto c = config("cpu");
+  c.max_memory = 8ull << 30;
+  EXPECT_EQ(choose_device(c, inv).memory_budget, 8ull << 30);
+  EXPECT_NE(choose_device(c, inv).notes.back().find("exceeds the device's"), std::string::npos);  // 8 GiB > 4 GiB
+  c.max_memory = 100ull << 20;
+  EXPECT_NE(error_of(c, inv).find("workers.instructors.device.max_memory"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace workers

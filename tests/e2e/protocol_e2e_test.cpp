@@ -343,13 +343,13 @@ TEST(ProtocolE2E, StatusShowsTheCacheBudgetInEffect) {
   auto automatic = run("serve", status);
   ASSERT_EQ(automatic.lines.size(), 1u);
   const auto data = parse(automatic.lines[0])["data"];
-  // 0 in the config means half the RAM on a CPU (80 % of the GPU's memory on CUDA).
-  if (data["device"]["selected"]["device"] == "cpu") {
-    EXPECT_EQ(data["models"]["cache_bytes"].get<std::uint64_t>(),
-              data["device"]["cpu"]["total_memory"].get<std::uint64_t>() / 2);
-  } else {
-    EXPECT_GT(data["models"]["cache_bytes"].get<std::uint64_t>(), 0u);
-  }
+  // 0 in the config means the memory budget (the device's memory minus a margin).
+  EXPECT_EQ(data["models"]["cache_bytes"].get<std::uint64_t>(),
+            data["device"]["selected"]["memory_budget"].get<std::uint64_t>());
+  EXPECT_EQ(data["memory"]["budget_bytes"], data["device"]["selected"]["memory_budget"]);
+  EXPECT_GT(data["device"]["selected"]["memory_budget"].get<std::uint64_t>(), 256u << 20);
+  EXPECT_TRUE(data["memory"]["last_plan"].is_null());  // no job yet
+  EXPECT_TRUE(data["memory"]["pressure"].is_string());
   EXPECT_EQ(data["queue"]["pipeline_available"], true);
 }
 

@@ -100,8 +100,10 @@ ModelCache::Loader sized(std::uint64_t bytes) {
   return [bytes] { return ModelCache::Loaded{std::make_shared<int>(0), bytes}; };
 }
 
-TEST(CacheMemoryManager, ReportsResidentComponentsEvictsOverBudgetAndReleases) {
-  auto parts = make_memory(100);
+TEST(PlanningMemoryManager, ReportsResidentComponentsEvictsOverBudgetAndReleases) {
+  MemorySettings settings;
+  settings.budget = 100;
+  auto parts = make_memory(100, settings);
   EXPECT_EQ(parts.memory->budget(), 100u);
   parts.cache->get("a#unet", "a", "unet", sized(60));
   auto held = parts.cache->get("b#vae", "b", "vae", sized(30));

@@ -21,6 +21,7 @@ namespace workers::testing_support {
 
 struct PlannedPipelineOptions {
   ModelConfig model;
+  MemorySettings memory;  // budget 0: no planning limit
   ConditioningConfig conditioning;
   std::string default_scheduler;
   int max_batch_chunk = 0;
@@ -29,7 +30,7 @@ struct PlannedPipelineOptions {
 class PlannedPipeline {
  public:
   explicit PlannedPipeline(PlannedPipelineOptions options)
-      : memory_(make_memory(options.model.cache_bytes)),
+      : memory_(make_memory(options.model.cache_bytes, options.memory)),
         models_(make_torch_model_managers(options.model, "cpu", "float32", SDXL_DATA_DIR, memory_.cache)),
         conditioning_(std::make_shared<SdxlConditioningManager>(options.conditioning)),
         conditioning_instructor_(conditioning_),
@@ -39,6 +40,7 @@ class PlannedPipeline {
     auto sdxl = std::make_shared<SdxlFamilyPipeline>(models_.roles(), conditioning_, SdxlPipelineSettings{});
     pipeline_.register_pipeline(ModelKind::kSdxlBase, sdxl);
     pipeline_.register_pipeline(ModelKind::kSdxlInpaint, sdxl);
+    memory_.memory->attach(models_.loader);
   }
 
   JobPlan plan(GenerationRequest request) const {
@@ -56,6 +58,8 @@ class PlannedPipeline {
   }
   const TorchModelManagers& models() const { return models_; }
   const ModelCache& cache() const { return *memory_.cache; }
+  PlanningMemoryManager& memory() { return *memory_.memory; }
+  FamilyPipelineManager& pipeline() { return pipeline_; }
 
  private:
   MemoryParts memory_;

@@ -234,9 +234,18 @@ TEST(SdxlFamilyPipeline, PerImageSeedsMakeEachImageOfABatchItsOwnSeedsImage) {
 }
 
 TEST(SdxlFamilyPipeline, ComponentsOfARunningJobAreHeldAgainstEviction) {
+  std::uint64_t all = 0;  // what the job's components take together
+  {
+    PlannedPipeline probe(fixture_options());
+    CancellationToken token;
+    probe.generate(tiny_request(1), JobContext(token, nullptr));
+    for (const auto& e : probe.cache().entries()) all += e.bytes;
+  }
   auto options = fixture_options();
-  options.model.cache_bytes = 1;  // every idle component would be evicted at once
+  options.model.cache_bytes = all;  // room for the job's components and nothing else
   PlannedPipeline manager(options);
+  // An idle component of another model: loading the job's components must evict it, and only it.
+  manager.models().unet->unet(manager.models().loader->open("tiny-sdxl-refiner", "model"));
   CancellationToken token;
   std::vector<CacheEntryInfo> during;
   JobContext context(token, [&](const ProgressUpdate& u) {

@@ -82,8 +82,8 @@ TEST(ModelInstructor, RoutesEachComponentToItsManagerAndSumsResidentBytes) {
   ModelInstructor instructor(models.roles(), memory, ModelConfig{});
   const auto base = handle("sdxl", ModelKind::kSdxlBase);
   EXPECT_CALL(*models.resolver, open("sdxl", "model", "")).WillOnce(Return(base));
-  EXPECT_CALL(*models.unet, unet(Field(&ModelHandle::path, base.path))).WillOnce(Return(nullptr));
-  EXPECT_CALL(*models.text_encoders, text_encoders(Field(&ModelHandle::path, base.path))).WillOnce(Return(nullptr));
+  EXPECT_CALL(*models.unet, unet(Field(&ModelHandle::path, base.path), Residency::kResident)).WillOnce(Return(nullptr));
+  EXPECT_CALL(*models.text_encoders, text_encoders(Field(&ModelHandle::path, base.path), Residency::kResident)).WillOnce(Return(nullptr));
   EXPECT_CALL(*models.vae, vae(Field(&ModelHandle::path, base.path))).WillOnce(Return(nullptr));
   const std::vector<CacheEntryInfo> resident{{"k1", base.path, "unet", 10, false}, {"k2", "/other", "vae", 5, false}};
   EXPECT_CALL(*memory, resident()).WillRepeatedly(Return(resident));

@@ -111,16 +111,31 @@ TEST(ModelLoading, BareVaeFolderLoadsAsAVae) {
   fs::remove_all(root);
 }
 
-TEST(ModelLoading, BudgetEvictsIdleComponentsButNotHeldOnes) {
-  Models manager(fixture_roots(1));  // a 1-byte budget
+TEST(ModelLoading, BudgetEvictsIdleComponentsFirstAndRefusesWhatCannotFitBeforeLoading) {
+  std::uint64_t all = 0;  // unet + text encoders + VAE, resident
+  {
+    Models probe(fixture_roots());
+    probe.instructor.load({"tiny-sdxl", "base"});
+    for (const auto& e : probe.instructor.loaded()) all += e.bytes;
+  }
+  Models manager(fixture_roots(all - 1));  // the three do not fit together
   auto model = manager.m.loader->open("tiny-sdxl", "model");
   auto unet = manager.m.unet->unet(model);
-  manager.m.vae->vae(model);
-  EXPECT_EQ(manager.instructor.loaded().size(), 2u);  // the UNet is held by "a job", the VAE is the newest
-  unet.reset();
-  manager.m.text_encoders->text_encoders(model);
-  ASSERT_EQ(manager.instructor.loaded().size(), 1u);  // both idle ones went
-  EXPECT_EQ(manager.instructor.loaded().front().component, "text_encoders");
+  auto vae = manager.m.vae->vae(model);
+  EXPECT_EQ(manager.instructor.loaded().size(), 2u);
+  unet.reset();  // idle now: the oldest, it makes room for the encoders
+  auto encoders = manager.m.text_encoders->text_encoders(model);
+  auto loaded = manager.instructor.loaded();
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].component, "text_encoders");
+  EXPECT_EQ(loaded[1].component, "vae");
+  // Both held by "a job": the UNet cannot fit beside them and is refused before it is read.
+  const auto error = testing_support::catch_error([&] { manager.m.unet->unet(model); });
+  EXPECT_EQ(error.code, ErrorCode::kOomError);
+  EXPECT_NE(error.message.find("loading unet of"), std::string::npos) << error.message;
+  EXPECT_EQ(manager.instructor.loaded().size(), 2u);
+  // The same refusal answers a model_load_request.
+  EXPECT_EQ(code_of([&] { manager.instructor.load({"tiny-sdxl", "base"}); }), ErrorCode::kOomError);
 }
 
 TEST(ModelLoading, CorruptCheckpointIsAModelLoadError) {

@@ -128,3 +128,28 @@ TEST(GenerateCommand, BadValuesNameTheFlag) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+TEST(GenerateCommand, MaxMemoryBecomesTheDeviceBudget) {
+  auto o = parse_cli({"generate", "--model", "/models/base.safetensors", "--prompt", "a fox", "--output", "/out/fox.png",
+                      "--max-memory", "8GB"});
+  ASSERT_TRUE(o.errors.empty()) << o.errors.front();
+  WorkersConfig config;
+  generate_request(o, config);
+  EXPECT_EQ(config.device.max_memory, 8ull << 30);
+  auto bad = parse_cli({"generate", "--model", "/models/base.safetensors", "--prompt", "a fox", "--output",
+                        "/out/fox.png", "--max-memory", "lots"});
+  ASSERT_TRUE(bad.errors.empty());
+  try {
+    generate_request(bad, config);
+    ADD_FAILURE() << "--max-memory lots was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "--max-memory");
+    EXPECT_NE(std::string(e.what()).find("8GB"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace workers

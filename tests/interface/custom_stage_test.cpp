@@ -67,6 +67,7 @@ TEST(CustomStage, ARegisteredStageRunsInTheConfiguredOrderBeforeEncode) {
   // The job's model "m" is resolved once when it starts.
   MockModelManagers models;
   auto memory = std::make_shared<StrictMock<MockMemoryManager>>();
+  allow_unlimited_memory(*memory);
   ModelHandle base;
   base.reference = "m";
   base.path = "/models/m";

@@ -56,6 +56,7 @@ struct Mocks {
     EXPECT_CALL(*device, select(_)).Times(AnyNumber());
     EXPECT_CALL(*device, apply(_)).Times(AnyNumber());
     EXPECT_CALL(*device, inventory()).Times(AnyNumber());
+    allow_unlimited_memory(*memory);  // memory planning has its own tests (memory_planner_test)
   }
 
   // A status response asks each manager that reports one, once per status request.

@@ -24,6 +24,7 @@ class MockDeviceManager : public DeviceManager {
   MOCK_METHOD(DeviceInventory, inventory, (), (override));
   MOCK_METHOD(DeviceSelection, select, (const DeviceConfig&), (override));
   MOCK_METHOD(void, apply, (const DeviceSelection&), (override));
+  MOCK_METHOD(std::shared_ptr<MemoryProbe>, memory_probe, (const DeviceSelection&), (override));
 };
 
 }  // namespace workers

@@ -21,11 +21,13 @@ class MockModelResolver : public ModelResolver {
   MOCK_METHOD(nlohmann::json, scheduler_config, (const ModelHandle&), (const, override));
   MOCK_METHOD(std::string, device, (), (const, override));
   MOCK_METHOD(std::optional<ModelHandle>, opened, (const std::string&), (const, override));
+  MOCK_METHOD(ComponentFacts, component_facts, (const ModelHandle&, const std::string&), (const, override));
 };
 
 class MockUnetManager : public UnetManager {
  public:
-  MOCK_METHOD(std::shared_ptr<UNet2DConditionModel>, unet, (const ModelHandle&), (override));
+  using UnetManager::unet;
+  MOCK_METHOD(std::shared_ptr<UNet2DConditionModel>, unet, (const ModelHandle&, Residency), (override));
 };
 
 class MockVaeManager : public VaeManager {
@@ -35,7 +37,8 @@ class MockVaeManager : public VaeManager {
 
 class MockTextEncoderManager : public TextEncoderManager {
  public:
-  MOCK_METHOD(std::shared_ptr<SdxlTextEncoders>, text_encoders, (const ModelHandle&), (override));
+  using TextEncoderManager::text_encoders;
+  MOCK_METHOD(std::shared_ptr<SdxlTextEncoders>, text_encoders, (const ModelHandle&, Residency), (override));
 };
 
 class MockTokenizerManager : public TokenizerManager {

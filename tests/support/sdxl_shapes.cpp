@@ -210,7 +210,7 @@ ShapeList sdxl_refiner_checkpoint_shapes() {
   return b.shapes;
 }
 
-std::uint64_t write_checkpoint(const std::string& path, const ShapeList& shapes, bool random) {
+std::uint64_t write_checkpoint(const std::string& path, const ShapeList& shapes, bool random, int max_exponent) {
   std::vector<TensorEntry> entries;
   std::uint64_t offset = 0;
   for (const auto& [name, dims] : shapes) {
@@ -229,7 +229,7 @@ std::uint64_t write_checkpoint(const std::string& path, const ShapeList& shapes,
   if (fd < 0) throw std::runtime_error("cannot create " + path);
   bool ok = ::write(fd, header.data(), header.size()) == static_cast<ssize_t>(header.size());
   if (random) {
-    // Random halves in [-1, 1): sign bit, exponent 1..14 (below 1.0), random mantissa.
+    // Random halves: sign bit, exponent 1..max_exponent (14: below 1.0), random mantissa.
     std::mt19937_64 rng(42);
     std::vector<std::uint16_t> chunk(1 << 22);
     for (std::uint64_t left = offset / 2; ok && left > 0;) {
@@ -238,7 +238,7 @@ std::uint64_t write_checkpoint(const std::string& path, const ShapeList& shapes,
         std::uint64_t bits = rng();
         for (std::size_t k = 0; k < 4 && i + k < n; ++k, bits >>= 16) {
           const std::uint16_t v = static_cast<std::uint16_t>(bits);
-          chunk[i + k] = static_cast<std::uint16_t>((v & 0x83ff) | ((1 + (v >> 10) % 14) << 10));
+          chunk[i + k] = static_cast<std::uint16_t>((v & 0x83ff) | ((1 + (v >> 10) % max_exponent) << 10));
         }
       }
       ok = ::write(fd, chunk.data(), n * 2) == static_cast<ssize_t>(n * 2);

@@ -17,8 +17,9 @@ ShapeList sdxl_base_checkpoint_shapes(int unet_in_channels = 4);
 ShapeList sdxl_refiner_checkpoint_shapes();  // UNet + VAE + OpenCLIP bigG
 
 // Writes an F16 safetensors file with these shapes. `random` false: a sparse file (no data
-// written, reads as zeros); true: every byte written (random values in [-1, 1)).
-// Returns the file size.
-std::uint64_t write_checkpoint(const std::string& path, const ShapeList& shapes, bool random);
+// written, reads as zeros); true: every byte written (random values with exponent fields
+// 1..max_exponent: below 1.0 by default; 9 keeps them under 1/64, so a full-size network's
+// activations stay finite). Returns the file size.
+std::uint64_t write_checkpoint(const std::string& path, const ShapeList& shapes, bool random, int max_exponent = 14);
 
 }  // namespace workers::testing_support

@@ -170,3 +170,27 @@ TEST(Config, ToJsonParsesBackToTheSameConfig) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+TEST(Config, MaxMemoryTakesBytesOrSizesFromTheFileAndTheEnvironment) {
+  const auto parse = [](const char* json) { return parse_config(nlohmann::json::parse(json)).device.max_memory; };
+  EXPECT_EQ(parse(R"({})"), 0u);  // the device's memory minus a margin, decided by the device policy
+  EXPECT_EQ(parse(R"({"workers":{"instructors":{"device":{"max_memory":8589934592}}}})"), 8ull << 30);
+  EXPECT_EQ(parse(R"({"workers":{"instructors":{"device":{"max_memory":"8GB"}}}})"), 8ull << 30);
+  EXPECT_EQ(parse(R"({"workers":{"instructors":{"device":{"max_memory":"512 MiB"}}}})"), 512ull << 20);
+  EXPECT_EQ(parse(R"({"workers":{"instructors":{"device":{"max_memory":"6.5g"}}}})"), 6656ull << 20);
+  for (const char* bad : {R"("eight gigs")", R"("-8GB")", R"(-1)", R"(true)", R"("8PB")", R"("")"}) {
+    EXPECT_EQ(config_error_field(nlohmann::json::parse(std::string(R"({"workers":{"instructors":{"device":{"max_memory":)") +
+                                                      bad + "}}}}")),
+              "workers.instructors.device.max_memory")
+        << bad;
+  }
+  const auto env = load_config(std::nullopt, env_of({{"SDXL_WORKERS_MAX_MEMORY", "12GiB"}}));
+  EXPECT_EQ(env.device.max_memory, 12ull << 30);
+  EXPECT_EQ(to_json(env)["workers"]["instructors"]["device"]["max_memory"], 12ull << 30);
+}
+
+}  // namespace
+}  // namespace workers
