@@ -63,6 +63,8 @@ Run run(const std::vector<std::string>& args, const fs::path& err_file) {
   if (pid == 0) {
     const int fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 2);
+    // A full-size 1024² job on two CPU cores runs longer than the default 600 s task timeout.
+    ::setenv("SDXL_WORKERS_TASK_TIMEOUT", "7200", 1);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace workers {
 
@@ -40,7 +41,8 @@ std::optional<std::uint64_t> parse_byte_size(const std::string& text) {
     if (!kPrefixes[power] || !(rest.empty() || rest == "b" || rest == "ib")) return std::nullopt;
     scale = std::pow(1024.0, static_cast<double>(power + 1));
   }
-  const double value = std::stod(number) * scale;
+  // strtod, not stod: a number past double's range is "no size", not an exception.
+  const double value = std::strtod(number.c_str(), nullptr) * scale;
   if (!std::isfinite(value) || value >= 18446744073709549568.0) return std::nullopt;  // below 2^64
   return static_cast<std::uint64_t>(value + 0.5);
 }

@@ -61,3 +61,14 @@ TEST(MemoryProbe, ReadsKibFieldsOfProcFiles) {
 
 }  // namespace
 }  // namespace workers
+
+namespace workers {
+namespace {
+
+TEST(ByteSize, NumbersPastDoublesRangeAreNoSize) {  // found by fuzz_byte_size: stod threw out_of_range
+  EXPECT_FALSE(parse_byte_size(std::string(400, '9')).has_value());
+  EXPECT_FALSE(parse_byte_size(std::string(400, '9') + "GB").has_value());
+}
+
+}  // namespace
+}  // namespace workers
