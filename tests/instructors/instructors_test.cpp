@@ -109,7 +109,7 @@ TEST(ModelInstructor, RoutesEachComponentToItsManagerAndSumsResidentBytes) {
   EXPECT_CALL(*memory, release("/models/other")).WillOnce(Return(0));
   EXPECT_EQ(instructor.unload_response({"other", "base"})["unloaded"], false);
   EXPECT_CALL(*models.resolver, opened(_)).WillRepeatedly(Return(std::nullopt));
-  EXPECT_CALL(*memory, budget()).WillOnce(Return(1000));
+  EXPECT_CALL(*memory, cache_budget()).WillOnce(Return(1000));
   const auto status = instructor.status();
   EXPECT_EQ(status["loaded_bytes"], 15);
   EXPECT_EQ(status["cache_bytes"], 1000);

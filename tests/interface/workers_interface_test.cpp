@@ -275,7 +275,7 @@ TEST(WorkersInterface, ServeAnswersEveryLineOverPipes) {
   // With model managers, each status reports the device they load to and what is resident.
   EXPECT_CALL(*mocks.models.resolver, device()).Times(2);
   EXPECT_CALL(*mocks.memory, resident()).Times(2);
-  EXPECT_CALL(*mocks.memory, budget()).Times(2);
+  EXPECT_CALL(*mocks.memory, cache_budget()).Times(2);
   EXPECT_CALL(*mocks.conditioning, decide(_)).Times(1);
   EXPECT_CALL(*mocks.pipeline, generate(HasResolvedBase(), _)).Times(1);
   const std::string input =
