@@ -18,6 +18,7 @@ packages=(
   libzip-dev                            # PyTorch .pth archives (upscaler models)
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-jsonschema                    # the schema tests (tests/communication/validate_schemas.py)
+  libhiredis-dev redis-server           # service mode's job queue; the tests start their own server
 )
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }

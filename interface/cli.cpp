@@ -25,6 +25,10 @@ const CommandSpec kCommands[] = {
      {"model", "input", "output"}},
     {"postprocess", "run postprocessing stages (upscale, enhance, safety check) on an image, as A1111's Extras tab",
      {"input", "output"}},
+    {"http", "serve the HTTP API (POST /generate, /jobs/{id}, /health, ...); with --redis, enqueue jobs into Redis",
+     {"port"}},
+    {"worker", "take jobs from the Redis queue shared with other workers (--port also serves /health, /worker/info)",
+     {}},
     {"version", "print the version", {}},
     {"help", "print this help", {}},
 };
@@ -100,6 +104,12 @@ const FlagSpec kFlags[] = {
     {"safety-checker", "MODE", {"generate", "postprocess"}, "flag, black or blur: diffusers' safety checker"},
     {"safety-model", "DIR", {"generate", "postprocess"},
      "the safety checker: a diffusers model folder with safety_checker/ and feature_extractor/"},
+    {"port", "P", {"http", "worker"}, "TCP port of the HTTP API (0: any free port, printed)"},
+    {"host", "H", {"http", "worker"},
+     "address to bind (default 127.0.0.1; another address needs an API key: SDXL_WORKERS_API_KEY)"},
+    {"redis", "URL", {"http", "worker"},
+     "the job queue: redis://host:port/db or unix:///path/to/redis.sock (default: $SDXL_WORKERS_REDIS_URL)"},
+    {"worker-id", "ID", {"http", "worker"}, "this worker's id in the registry (default: HOSTNAME-PID)"},
     {"max-memory", "SIZE", {"generate", "upscale", "postprocess"},
      "memory budget, e.g. 8GB or 6GiB (default: the machine's memory minus a margin); the job is planned to fit "
      "it (attention slicing, offload, streamed weights) or refused"},

@@ -1,5 +1,5 @@
-// sdxl-workers: the executable over WorkersInterface (serve, status, config) and the model tools
-// (inspect, convert, tokenize).
+// sdxl-workers: the executable over WorkersInterface (serve, status, config, the http and worker
+// services) and the model tools (inspect, convert, tokenize).
 #include <unistd.h>
 
 #include <csignal>
@@ -10,6 +10,8 @@
 #include "interface/generate_command.h"
 #include "interface/workers_interface.h"
 #include "models/io/model_tools.h"
+#include "service/service_commands.h"
+#include "service/service_config.h"
 #include "utilities/logging.h"
 
 namespace {
@@ -41,13 +43,18 @@ int main(int argc, char** argv) {
     std::cout << "sdxl-workers " << SDXL_WORKERS_VERSION << "\n";
     return 0;
   }
-  const bool serving = options.command == "serve";
+  // Commands that serve answer a startup failure with one JSON error line on stdout too.
+  const bool serving = options.command == "serve" || options.command == "http" || options.command == "worker";
   try {
     WorkersConfig config = load_config(options.config, process_environment());
     configure_logging(config.logging);
     if (options.command == "config") {
-      std::cout << to_json(config).dump(2) << std::endl;
+      nlohmann::json effective = to_json(config);
+      const ServiceConfig service = load_service_config(options.config, process_environment());
+      effective["workers"]["instructors"]["communication"].update(to_json(service));
+      std::cout << effective.dump(2) << std::endl;
       for (const auto& w : config.warnings) get_logger()->warn("config: {}", w);
+      for (const auto& w : service.warnings) get_logger()->warn("config: {}", w);
       return 0;
     }
     if (options.command == "inspect") {
@@ -74,6 +81,7 @@ int main(int argc, char** argv) {
     if (options.command == "generate" || options.command == "upscale" || options.command == "postprocess") {
       return run_generate(options, config, std::cout, std::cerr);
     }
+    if (options.command == "http" || options.command == "worker") return run_service(options, config, std::cout);
     WorkersInterface engine(config);
     if (serving) return engine.serve(STDIN_FILENO, STDOUT_FILENO);
     engine.initialize();

@@ -59,6 +59,8 @@ WorkersInterface::~WorkersInterface() { shutdown(); }
 
 const WorkersConfig& WorkersInterface::config() const { return impl_->config; }
 
+boost::asio::io_context& WorkersInterface::io_context() { return impl_->io; }
+
 void WorkersInterface::initialize() {
   if (impl_->initialized) return;
   for (const auto& warning : impl_->config.warnings) get_logger()->warn("config: {}", warning);

@@ -47,6 +47,9 @@ class WorkersInterface {
   void shutdown();
 
   const WorkersConfig& config() const;
+  // The engine's event loop (running after initialize()), for hosts that serve their own I/O on
+  // it (the HTTP service): their handlers then run on the thread that runs event callbacks.
+  boost::asio::io_context& io_context();
 
  private:
   struct Impl;

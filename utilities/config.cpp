@@ -213,6 +213,9 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   if (auto p = comm.boolean("progress_events")) c.communication.progress_events = *p;
   c.communication.max_pending_output_bytes = bounded_int<std::size_t>(
       comm, "max_pending_output_bytes", c.communication.max_pending_output_bytes, 1024, 1ll << 40);
+  // Service mode's sections (http, redis, job_types) are parsed by service/service_config.cpp;
+  // here they are only checked to be objects, so they are not reported as unknown.
+  for (const char* service_section : {"http", "redis", "job_types"}) comm.object(service_section);
   FieldReader model = section(instructors, "model");
   c.model.model_roots = strings(model, "model_roots", c.model.model_roots);
   c.model.lora_roots = strings(model, "lora_roots", c.model.lora_roots);

@@ -5,6 +5,8 @@
       every ```json block of the protocol document (requests, responses, progress events)
   validate_schemas.py --schemas DIR --serve-output DIR_OR_FILE... --min N
       every stdout line that `sdxl-workers serve` wrote in the e2e tests (*.jsonl, one per test)
+  validate_schemas.py --schemas DIR --instances NAME=FILE... --min N
+      every line of FILE (JSON lines) against NAME.schema.json (the service e2e tests' bodies)
 
 Works with Debian 12's python3-jsonschema (4.10) and current releases (4.2x): it only uses
 validator_for, check_schema, iter_errors and best_match, which both have. The schemas are
@@ -15,7 +17,8 @@ Which schema applies: a message with "event" is a progress event; one with "succ
 message_type ending in "_response" is a response; a request is chosen by its message_type.
 A doc block preceded by a line `<!-- schema: legacy -->` is a legacy-format request (no schema;
 skipped and counted as such); `<!-- schema: invalid -->` marks an example of a message the server
-refuses, which the schema must reject too. Exits 1 on any failure or when fewer than --min
+refuses, which the schema must reject too; `<!-- schema: NAME -->` (NAME a schema file's stem,
+e.g. `http_job` or `callback`) checks the block against that schema. Exits 1 on any failure or when fewer than --min
 messages were checked, so an empty input can never pass.
 """
 import argparse
@@ -169,8 +172,21 @@ class Tally:
 def check_docs(path, checkers, tally):
     for line, marker, block in doc_examples(path):
         where = "%s:%d" % (os.path.basename(path), line)
-        if marker not in (None, "legacy", "invalid"):
-            tally.fail(where, "unknown marker <!-- schema: %s --> (legacy or invalid)" % marker)
+        if marker not in (None, "legacy", "invalid") and marker not in checkers:
+            tally.fail(where, "unknown marker <!-- schema: %s --> (legacy, invalid or a schema's name)" % marker)
+            continue
+        if marker in checkers:
+            try:
+                values = json_values(block)
+            except ValueError as e:
+                tally.fail(where, "not JSON: %s" % e)
+                continue
+            for value in values:
+                error = first_error(checkers[marker], value)
+                if error is None:
+                    tally.ok(marker)
+                else:
+                    tally.fail(where, "(%s.schema.json) %s" % (marker, error))
             continue
         if marker == "legacy":
             tally.skipped += 1
@@ -230,15 +246,40 @@ def check_serve_output(paths, checkers, tally):
                     tally.fail(where, "(%s.schema.json) %s\n    line: %s" % (name, error, short(line, 400)))
 
 
+def check_instances(specs, checkers, tally):
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if name not in checkers:
+            tally.fail(spec, "no schema %s.schema.json" % name)
+            continue
+        if not os.path.exists(path):
+            tally.fail(spec, "does not exist (the test writes it)")
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                where = "%s:%d" % (os.path.basename(path), number)
+                try:
+                    value = json.loads(line)
+                except ValueError as e:
+                    tally.fail(where, "not JSON (%s): %s" % (e, short(line)))
+                    continue
+                error = first_error(checkers[name], value)
+                if error is None:
+                    tally.ok(name)
+                else:
+                    tally.fail(where, "(%s.schema.json) %s\n    line: %s" % (name, error, short(line, 400)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--schemas", required=True, help="the folder of *.schema.json")
     parser.add_argument("--docs", help="a Markdown file whose ```json blocks are checked")
     parser.add_argument("--serve-output", nargs="+", default=[], help="*.jsonl files, or folders of them")
+    parser.add_argument("--instances", nargs="+", default=[], help="NAME=FILE: JSON lines against NAME.schema.json")
     parser.add_argument("--min", type=int, default=1, help="fail when fewer messages were checked")
     args = parser.parse_args()
-    if not args.docs and not args.serve_output:
-        parser.error("give --docs or --serve-output")
+    if not args.docs and not args.serve_output and not args.instances:
+        parser.error("give --docs, --serve-output or --instances")
 
     checkers, problems = load_validators(args.schemas)
     tally = Tally()
@@ -248,6 +289,8 @@ def main():
         check_docs(args.docs, checkers, tally)
     if args.serve_output:
         check_serve_output(args.serve_output, checkers, tally)
+    if args.instances:
+        check_instances(args.instances, checkers, tally)
 
     checked = tally.passed + tally.failed
     if checked < args.min:

@@ -1,0 +1,565 @@
+// The Redis layer against a real redis-server (tests/service/redis_server.h): URL parsing, the
+// client's replies, errors and reconnects, and the JobStore's queue, locks, statuses and registry.
+#include "service/job_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "service/redis_client.h"
+#include "service/redis_server.h"
+
+namespace workers {
+namespace {
+
+using testing_support::RedisServer;
+using testing_support::RedisServerOptions;
+
+const std::string kField = "workers.instructors.communication.redis.url";
+
+void sleep_seconds(double seconds) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+}
+
+// The code, field and message of what `action` throws; fails the test when it throws nothing.
+template <typename Action>
+Error thrown_by(Action action) {
+  try {
+    action();
+  } catch (const Error& error) {
+    return error;
+  }
+  ADD_FAILURE() << "no workers::Error was thrown";
+  return Error(ErrorCode::kInternalError, "nothing thrown");
+}
+
+TEST(RedisClientUrl, ParsesTcpAndUnixUrls) {
+  RedisUrl plain = parse_redis_url("redis://localhost");
+  EXPECT_EQ(plain.host, "localhost");
+  EXPECT_EQ(plain.port, 6379);
+  EXPECT_EQ(plain.db, 0);
+  EXPECT_TRUE(plain.unix_path.empty());
+  EXPECT_TRUE(plain.password.empty());
+  EXPECT_EQ(plain.text, "redis://localhost");
+
+  RedisUrl full = parse_redis_url("redis://:s3cr%40t@10.0.0.1:6380/2");
+  EXPECT_EQ(full.host, "10.0.0.1");
+  EXPECT_EQ(full.port, 6380);
+  EXPECT_EQ(full.db, 2);
+  EXPECT_EQ(full.password, "s3cr@t");
+  EXPECT_EQ(full.text, "redis://:***@10.0.0.1:6380/2");
+
+  RedisUrl ipv6 = parse_redis_url("redis://[::1]:7000/1");
+  EXPECT_EQ(ipv6.host, "::1");
+  EXPECT_EQ(ipv6.port, 7000);
+  EXPECT_EQ(ipv6.db, 1);
+
+  RedisUrl socket = parse_redis_url("unix:///run/redis/redis.sock?db=3");
+  EXPECT_TRUE(socket.host.empty());
+  EXPECT_EQ(socket.unix_path, "/run/redis/redis.sock");
+  EXPECT_EQ(socket.db, 3);
+  EXPECT_EQ(socket.text, "unix:///run/redis/redis.sock?db=3");
+
+  RedisUrl secret = parse_redis_url("unix:///r.sock?password=pw&db=1");
+  EXPECT_EQ(secret.password, "pw");
+  EXPECT_EQ(secret.db, 1);
+  EXPECT_EQ(secret.text, "unix:///r.sock?password=***&db=1");
+}
+
+TEST(RedisClientUrl, RejectsBadUrlsNamingTheField) {
+  for (const std::string url :
+       {"", "http://localhost", "localhost:6379", "redis://", "redis://:pw@", "redis://host:0",
+        "redis://host:65536", "redis://host:abc", "redis://host:", "redis://host/x",
+        "redis://host/-1", "redis://user:pw@host", "redis://[::1", "rediss://host",
+        "unix://relative.sock", "unix://", "unix:///r.sock?db=x", "unix:///r.sock?timeout=1"}) {
+    SCOPED_TRACE(url);
+    Error error = thrown_by([&] { parse_redis_url(url, kField); });
+    EXPECT_EQ(error.code(), ErrorCode::kConfigError);
+    EXPECT_EQ(error.field(), kField);
+    EXPECT_EQ(std::string(error.what()).rfind(kField + ": ", 0), 0u) << error.what();
+  }
+  EXPECT_EQ(thrown_by([] { parse_redis_url("redis://h:1/x"); }).field(), "redis");
+}
+
+class RedisClientTest : public ::testing::Test {
+ protected:
+  RedisServer server_;
+};
+
+TEST_F(RedisClientTest, RoundTripsBinarySafeValuesAndEveryReplyType) {
+  RedisClient client(parse_redis_url(server_.url()));
+  const std::string value("a\0b\xff\r\nc", 7);
+  RedisReply set = client.command({"SET", std::string("k\0ey", 4), value});
+  EXPECT_EQ(set.type, RedisReply::Type::kStatus);
+  EXPECT_EQ(set.str(), "OK");
+  RedisReply got = client.command({"GET", std::string("k\0ey", 4)});
+  EXPECT_EQ(got.type, RedisReply::Type::kString);
+  EXPECT_EQ(got.text, value);
+  EXPECT_EQ(got.text.size(), 7u);
+
+  RedisReply missing = client.command({"GET", "key"});
+  EXPECT_TRUE(missing.is_nil());
+  EXPECT_EQ(missing.str(), "");
+
+  RedisReply count = client.command({"INCRBY", "n", "41"});
+  EXPECT_EQ(count.type, RedisReply::Type::kInteger);
+  EXPECT_EQ(count.integer, 41);
+  EXPECT_EQ(count.str(), "41");
+
+  client.command({"RPUSH", "list", "x", "", "z"});
+  RedisReply list = client.command({"LRANGE", "list", "0", "-1"});
+  ASSERT_EQ(list.type, RedisReply::Type::kArray);
+  ASSERT_EQ(list.elements.size(), 3u);
+  EXPECT_EQ(list.elements[0].str(), "x");
+  EXPECT_EQ(list.elements[1].type, RedisReply::Type::kString);
+  EXPECT_EQ(list.elements[1].str(), "");
+  EXPECT_EQ(list.elements[2].str(), "z");
+}
+
+TEST_F(RedisClientTest, ErrorRepliesThrowFromCommandAndComeBackFromTryCommand) {
+  RedisClient client(parse_redis_url(server_.url()));
+  Error unknown = thrown_by([&] { client.command({"NOSUCHCOMMAND", "x"}); });
+  EXPECT_EQ(unknown.code(), ErrorCode::kInternalError);
+  EXPECT_NE(std::string(unknown.what()).find("redis: ERR unknown command"), std::string::npos)
+      << unknown.what();
+  EXPECT_NE(std::string(unknown.what()).find("(NOSUCHCOMMAND)"), std::string::npos)
+      << unknown.what();
+
+  client.command({"SET", "s", "text"});
+  RedisReply wrong = client.try_command({"LPUSH", "s", "x"});
+  EXPECT_TRUE(wrong.is_error());
+  EXPECT_EQ(wrong.text.rfind("WRONGTYPE", 0), 0u) << wrong.text;
+  // The connection is still good after an error reply.
+  EXPECT_EQ(client.command({"PING"}).str(), "PONG");
+}
+
+TEST_F(RedisClientTest, UnreachableServerIsWorkerUnavailableNamingTheUrl) {
+  const std::string socket = "unix://" + server_.dir() + "/missing.sock";
+  Error no_socket = thrown_by([&] { RedisClient client(parse_redis_url(socket), 0.5); });
+  EXPECT_EQ(no_socket.code(), ErrorCode::kWorkerUnavailable);
+  EXPECT_NE(std::string(no_socket.what()).find("redis at " + socket + ": "), std::string::npos)
+      << no_socket.what();
+
+  RedisServer tcp(RedisServerOptions{true, ""});
+  const std::string url = tcp.url();
+  tcp.stop();  // the port is free again: nothing listens
+  Error refused = thrown_by([&] { RedisClient client(parse_redis_url(url), 0.5); });
+  EXPECT_EQ(refused.code(), ErrorCode::kWorkerUnavailable);
+  EXPECT_NE(std::string(refused.what()).find("redis at " + url), std::string::npos)
+      << refused.what();
+}
+
+TEST_F(RedisClientTest, ReconnectsAfterTheServerRestarts) {
+  RedisClient client(parse_redis_url(server_.url()), 1.0);
+  EXPECT_EQ(client.command({"PING"}).str(), "PONG");
+
+  server_.stop();
+  Error down = thrown_by([&] { client.command({"PING"}); });
+  EXPECT_EQ(down.code(), ErrorCode::kWorkerUnavailable);
+  EXPECT_NE(std::string(down.what()).find(server_.url()), std::string::npos) << down.what();
+
+  server_.start();  // same socket, fresh process
+  EXPECT_EQ(client.command({"SET", "after", "restart"}).str(), "OK");
+  EXPECT_EQ(client.command({"GET", "after"}).str(), "restart");
+
+  // A dropped connection (not an unreachable server) costs nothing: one reconnect, one retry.
+  RedisClient admin(parse_redis_url(server_.url()));
+  admin.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+  EXPECT_EQ(client.command({"GET", "after"}).str(), "restart");
+}
+
+TEST(RedisClientAuth, AuthenticatesAndSelectsTheDatabaseOverTcp) {
+  RedisServer server(RedisServerOptions{true, "pa55"});
+  const std::string base = "redis://:pa55@127.0.0.1:" + std::to_string(server.port());
+  RedisClient db0(parse_redis_url(base + "/0"));
+  RedisClient db1(parse_redis_url(base + "/1"));
+  db1.command({"SET", "where", "db1"});
+  EXPECT_TRUE(db0.command({"GET", "where"}).is_nil());
+  EXPECT_EQ(db1.command({"GET", "where"}).str(), "db1");
+
+  const std::string wrong = "redis://:nope@127.0.0.1:" + std::to_string(server.port()) + "/0";
+  Error refused = thrown_by([&] { RedisClient client(parse_redis_url(wrong)); });
+  EXPECT_EQ(refused.code(), ErrorCode::kWorkerUnavailable);
+  std::string message = refused.what();
+  EXPECT_NE(message.find("redis://:***@127.0.0.1"), std::string::npos) << message;
+  EXPECT_EQ(message.find("nope"), std::string::npos) << message;
+
+  // The unix socket of the same server, password in the query.
+  RedisClient socket(parse_redis_url("unix://" + server.socket_path() + "?password=pa55&db=1"));
+  EXPECT_EQ(socket.command({"GET", "where"}).str(), "db1");
+}
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  JobStoreTest() : client_(parse_redis_url(server_.url())) {
+    config_.prefix = "test";
+    config_.claim_idle_seconds = 0.3;
+    config_.block_seconds = 0.05;
+    config_.job_ttl_seconds = 60;
+    config_.worker_ttl_seconds = 30;
+  }
+
+  const nlohmann::json payload_ = {{"prompt", "a cat"},
+                                   {"job_type", "sdxl_image_fast"},
+                                   {"callback_url", "http://127.0.0.1:9/cb"}};
+  RedisServer server_;
+  RedisClient client_;
+  RedisConfig config_;
+};
+
+TEST_F(JobStoreTest, EnsureGroupCreatesTheStreamAndGroupOnce) {
+  JobStore store(client_, config_);
+  EXPECT_EQ(store.stream(), "test:jobs");
+  EXPECT_EQ(store.dead_stream(), "test:jobs:dead");
+  EXPECT_EQ(store.group(), "test-workers");
+  store.ensure_group();
+  store.ensure_group();
+  EXPECT_EQ(client_.command({"TYPE", "test:jobs"}).str(), "stream");
+  RedisReply groups = client_.command({"XINFO", "GROUPS", "test:jobs"});
+  ASSERT_EQ(groups.elements.size(), 1u);
+  EXPECT_EQ(groups.elements[0].elements[1].str(), "test-workers");
+}
+
+TEST_F(JobStoreTest, EnqueueWritesTheStatusAndRefusesAKnownJob) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  std::string entry = store.enqueue("j1", payload_);
+  EXPECT_NE(entry.find('-'), std::string::npos) << entry;
+  EXPECT_EQ(client_.command({"XLEN", "test:jobs"}).integer, 1);
+
+  auto job = store.get("j1");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ((*job)["job_id"], "j1");
+  EXPECT_EQ((*job)["state"], "queued");
+  EXPECT_EQ((*job)["request"], payload_);
+  EXPECT_EQ((*job)["job_type"], "sdxl_image_fast");
+  EXPECT_EQ((*job)["callback_url"], "http://127.0.0.1:9/cb");
+  EXPECT_EQ((*job)["attempts"], 0);
+  EXPECT_EQ((*job)["cancel"], false);
+  std::string created = (*job)["created_at"];
+  EXPECT_EQ(created.size(), 24u) << created;  // 2026-11-24T16:20:00.123Z
+  EXPECT_EQ(created.back(), 'Z');
+  long long ttl = client_.command({"TTL", "test:job:j1"}).integer;
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 60);
+
+  Error again = thrown_by([&] { store.enqueue("j1", payload_); });
+  EXPECT_EQ(again.code(), ErrorCode::kInvalidRequest);
+  EXPECT_EQ(again.field(), "job_id");
+  EXPECT_STREQ(again.what(), "job_id: job j1 is already known (state queued)");
+  EXPECT_EQ(client_.command({"XLEN", "test:jobs"}).integer, 1);
+
+  store.update("j1", {{"state", "completed"}});
+  EXPECT_STREQ(thrown_by([&] { store.enqueue("j1", payload_); }).what(),
+               "job_id: job j1 is already known (state completed)");
+}
+
+TEST_F(JobStoreTest, ConcurrentEnqueuesOfOneIdQueueItOnce) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  std::atomic<int> accepted{0};
+  auto enqueue_all = [&] {
+    RedisClient client(parse_redis_url(server_.url()));
+    JobStore mine(client, config_);
+    for (int i = 0; i < 40; ++i) {
+      try {
+        mine.enqueue("job-" + std::to_string(i), payload_);
+        ++accepted;
+      } catch (const Error& error) {
+        EXPECT_EQ(error.code(), ErrorCode::kInvalidRequest);
+      }
+    }
+  };
+  std::thread first(enqueue_all);
+  std::thread second(enqueue_all);
+  first.join();
+  second.join();
+  EXPECT_EQ(accepted.load(), 40);
+  EXPECT_EQ(client_.command({"XLEN", "test:jobs"}).integer, 40);
+}
+
+TEST_F(JobStoreTest, NextDeliversAJobToOneConsumer) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  EXPECT_FALSE(store.next("a").has_value());
+  std::string entry = store.enqueue("j1", payload_);
+
+  auto job = store.next("a");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->entry_id, entry);
+  EXPECT_EQ(job->job_id, "j1");
+  EXPECT_EQ(job->payload, payload_);
+  EXPECT_EQ(nlohmann::json::parse(job->payload_text), payload_);
+  EXPECT_FALSE(job->reclaimed);
+
+  EXPECT_FALSE(store.next("b").has_value());
+  EXPECT_FALSE(store.next("a").has_value());
+  EXPECT_EQ(store.queue_status()["pending"], 1);
+}
+
+TEST_F(JobStoreTest, NextHandsAnUnparsablePayloadOverAsNull) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  client_.command({"XADD", "test:jobs", "*", "job_id", "raw", "payload", "{not json"});
+  auto job = store.next("a");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->job_id, "raw");
+  EXPECT_TRUE(job->payload.is_null());
+  EXPECT_EQ(job->payload_text, "{not json");
+}
+
+TEST_F(JobStoreTest, NextReclaimsAJobWhoseConsumerStoppedRefreshing) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  store.enqueue("j1", payload_);
+  auto first = store.next("a");
+  ASSERT_TRUE(first.has_value());
+
+  sleep_seconds(config_.claim_idle_seconds + 0.1);
+  auto taken = store.next("b");
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_TRUE(taken->reclaimed);
+  EXPECT_EQ(taken->entry_id, first->entry_id);
+  EXPECT_EQ(taken->job_id, "j1");
+  EXPECT_EQ(taken->payload, payload_);
+  // Claimed just now: not idle for anyone else.
+  EXPECT_FALSE(store.next("a").has_value());
+  RedisReply pending = client_.command({"XPENDING", "test:jobs", "test-workers", "-", "+", "10"});
+  ASSERT_EQ(pending.elements.size(), 1u);
+  EXPECT_EQ(pending.elements[0].elements[1].str(), "b");
+}
+
+TEST_F(JobStoreTest, RefreshKeepsARunningJobFromBeingReclaimed) {
+  config_.claim_idle_seconds = 1.0;
+  JobStore store(client_, config_);
+  store.ensure_group();
+  store.enqueue("j1", payload_);
+  auto job = store.next("a");
+  ASSERT_TRUE(job.has_value());
+  ASSERT_TRUE(store.lock("j1", "a"));
+
+  sleep_seconds(0.6);
+  store.refresh(*job, "a");
+  long long lock_ms = client_.command({"PTTL", "test:lock:j1"}).integer;
+  EXPECT_GT(lock_ms, 800);
+  sleep_seconds(0.6);  // 1.2 s since delivery, 0.6 s since the refresh
+  EXPECT_FALSE(store.next("b").has_value());
+  EXPECT_EQ(client_.command({"GET", "test:lock:j1"}).str(), "a");
+
+  sleep_seconds(0.5);  // no refresh for 1.1 s
+  auto taken = store.next("b");
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_TRUE(taken->reclaimed);
+  EXPECT_EQ(taken->job_id, "j1");
+}
+
+TEST_F(JobStoreTest, NextSkipsPendingEntriesDeletedFromTheStream) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  std::string gone = store.enqueue("j1", payload_);
+  store.enqueue("j2", payload_);
+  ASSERT_TRUE(store.next("a").has_value());
+  client_.command({"XDEL", "test:jobs", gone});
+
+  sleep_seconds(config_.claim_idle_seconds + 0.1);
+  auto job = store.next("b");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->job_id, "j2");
+  EXPECT_FALSE(job->reclaimed);
+  RedisReply pending = client_.command({"XPENDING", "test:jobs", "test-workers", "-", "+", "10"});
+  ASSERT_EQ(pending.elements.size(), 1u);  // the deleted entry left the pending list
+  EXPECT_EQ(pending.elements[0].elements[0].str(), job->entry_id);
+}
+
+TEST_F(JobStoreTest, NextRecreatesAGroupTheServerLost) {
+  JobStore store(client_, config_);
+  store.enqueue("j1", payload_);  // the stream exists, the group does not
+  auto job = store.next("a");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->job_id, "j1");
+}
+
+TEST_F(JobStoreTest, NextBlocksLongerThanTheClientTimeout) {
+  RedisClient client(parse_redis_url(server_.url()), 0.2);
+  config_.block_seconds = 0.5;
+  JobStore store(client, config_);
+  store.ensure_group();
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(store.next("a").has_value());
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(waited, 0.45);
+  EXPECT_DOUBLE_EQ(client.timeout_seconds(), 0.2);
+}
+
+TEST_F(JobStoreTest, LockIsHeldByOneConsumerUntilUnlockedOrExpired) {
+  JobStore store(client_, config_);
+  EXPECT_TRUE(store.lock("j1", "a"));
+  EXPECT_FALSE(store.lock("j1", "b"));
+  EXPECT_TRUE(store.lock("j1", "a"));  // already its own
+
+  store.unlock("j1", "b");  // not the holder: no effect
+  EXPECT_EQ(client_.command({"GET", "test:lock:j1"}).str(), "a");
+  store.unlock("j1", "a");
+  EXPECT_TRUE(client_.command({"GET", "test:lock:j1"}).is_nil());
+
+  EXPECT_TRUE(store.lock("j1", "b"));
+  long long ms = client_.command({"PTTL", "test:lock:j1"}).integer;
+  EXPECT_GT(ms, 0);
+  EXPECT_LE(ms, 300);
+  sleep_seconds(config_.claim_idle_seconds + 0.1);
+  EXPECT_TRUE(store.lock("j1", "a"));  // b's lock expired
+}
+
+TEST_F(JobStoreTest, CountAttemptCountsEveryDelivery) {
+  JobStore store(client_, config_);
+  store.enqueue("j1", payload_);
+  EXPECT_EQ(store.count_attempt("j1"), 1);
+  EXPECT_EQ(store.count_attempt("j1"), 2);
+  EXPECT_EQ(store.get("j1").value()["attempts"], 2);
+}
+
+TEST_F(JobStoreTest, AckRemovesTheEntryFromPendingAndTheStream) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  store.enqueue("j1", payload_);
+  auto job = store.next("a");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(store.queue_status()["pending"], 1);
+  store.ack(job->entry_id);
+  auto status = store.queue_status();
+  EXPECT_EQ(status["pending"], 0);
+  EXPECT_EQ(status["length"], 0);
+  sleep_seconds(config_.claim_idle_seconds + 0.1);
+  EXPECT_FALSE(store.next("b").has_value());
+}
+
+TEST_F(JobStoreTest, DeadLetterRecordsTheJobAndAcksIt) {
+  JobStore store(client_, config_);
+  store.ensure_group();
+  store.enqueue("j1", payload_);
+  auto job = store.next("a");
+  ASSERT_TRUE(job.has_value());
+  store.dead_letter(*job, "model exploded", 3);
+
+  RedisReply dead = client_.command({"XRANGE", "test:jobs:dead", "-", "+"});
+  ASSERT_EQ(dead.elements.size(), 1u);
+  nlohmann::json fields;
+  const auto& values = dead.elements[0].elements[1].elements;
+  for (std::size_t i = 0; i + 1 < values.size(); i += 2)
+    fields[values[i].str()] = values[i + 1].str();
+  EXPECT_EQ(fields["job_id"], "j1");
+  EXPECT_EQ(nlohmann::json::parse(fields["payload"].get<std::string>()), payload_);
+  EXPECT_EQ(fields["reason"], "model exploded");
+  EXPECT_EQ(fields["attempts"], "3");
+  EXPECT_EQ(fields["failed_at"].get<std::string>().back(), 'Z');
+
+  auto status = store.queue_status();
+  EXPECT_EQ(status["dead_letters"], 1);
+  EXPECT_EQ(status["pending"], 0);
+  EXPECT_EQ(status["length"], 0);
+}
+
+TEST_F(JobStoreTest, UpdateAndGetRoundTripJsonFieldsAndSetTheTtl) {
+  JobStore store(client_, config_);
+  EXPECT_FALSE(store.get("j1").has_value());
+  store.enqueue("j1", payload_);
+  client_.command({"PERSIST", "test:job:j1"});
+  store.update("j1", {{"state", "processing"},
+                      {"worker_id", "w1"},
+                      {"progress", {{"step", 3}, {"total", 10}}},
+                      {"result", {{"images", {"a.png"}}}},
+                      {"error", "not json at all"},
+                      {"callback", {{"delivered", true}}}});
+  long long ttl = client_.command({"TTL", "test:job:j1"}).integer;
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 60);
+
+  auto job = store.get("j1");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ((*job)["state"], "processing");
+  EXPECT_EQ((*job)["worker_id"], "w1");
+  EXPECT_EQ((*job)["progress"], (nlohmann::json{{"step", 3}, {"total", 10}}));
+  EXPECT_EQ((*job)["result"]["images"][0], "a.png");
+  EXPECT_EQ((*job)["error"], "not json at all");
+  EXPECT_EQ((*job)["callback"]["delivered"], true);
+  EXPECT_EQ((*job)["request"], payload_);
+  EXPECT_TRUE((*job)["updated_at"].is_string());
+  EXPECT_EQ(client_.command({"HGET", "test:job:j1", "progress"}).str(), R"({"step":3,"total":10})");
+}
+
+TEST_F(JobStoreTest, CancelIsRequestedOnKnownJobsOnly) {
+  JobStore store(client_, config_);
+  EXPECT_FALSE(store.request_cancel("ghost"));
+  EXPECT_FALSE(store.get("ghost").has_value());
+  EXPECT_FALSE(store.cancel_requested("ghost"));
+
+  store.enqueue("j1", payload_);
+  EXPECT_FALSE(store.cancel_requested("j1"));
+  EXPECT_TRUE(store.request_cancel("j1"));
+  EXPECT_TRUE(store.cancel_requested("j1"));
+  EXPECT_EQ(store.get("j1").value()["cancel"], true);
+}
+
+TEST_F(JobStoreTest, QueueStatusReportsLengthPendingConsumersAndDeadLetters) {
+  JobStore store(client_, config_);
+  auto empty = store.queue_status();  // no stream yet
+  EXPECT_EQ(empty["length"], 0);
+  EXPECT_EQ(empty["pending"], 0);
+  EXPECT_EQ(empty["consumers"], 0);
+  EXPECT_EQ(empty["dead_letters"], 0);
+
+  store.ensure_group();
+  store.enqueue("j1", payload_);
+  store.enqueue("j2", payload_);
+  ASSERT_TRUE(store.next("a").has_value());
+  auto status = store.queue_status();
+  EXPECT_EQ(status["stream"], "test:jobs");
+  EXPECT_EQ(status["group"], "test-workers");
+  EXPECT_EQ(status["length"], 2);
+  EXPECT_EQ(status["pending"], 1);
+  EXPECT_EQ(status["consumers"], 1);
+  EXPECT_EQ(status["dead_letters"], 0);
+}
+
+TEST_F(JobStoreTest, RegistryListsLiveWorkersSortedById) {
+  JobStore store(client_, config_);
+  EXPECT_TRUE(store.live_workers().empty());
+  store.register_worker("w2", {{"worker_id", "w2"}, {"host", "b"}});
+  store.register_worker("w1", {{"worker_id", "w1"}, {"host", "a"}});
+  auto live = store.live_workers();
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0]["worker_id"], "w1");
+  EXPECT_EQ(live[0]["host"], "a");
+  EXPECT_EQ(live[1]["worker_id"], "w2");
+  long long ttl = store.worker_ttl("w1");
+  EXPECT_GE(ttl, 1);
+  EXPECT_LE(ttl, 30);
+
+  store.unregister_worker("w1");
+  live = store.live_workers();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0]["worker_id"], "w2");
+  EXPECT_EQ(store.worker_ttl("w1"), -2);
+  EXPECT_EQ(client_.command({"SISMEMBER", "test:workers", "w1"}).integer, 0);
+}
+
+TEST_F(JobStoreTest, RegistrationsExpireWithoutAHeartbeat) {
+  config_.worker_ttl_seconds = 0.5;
+  JobStore store(client_, config_);
+  store.register_worker("w1", {{"worker_id", "w1"}});
+  ASSERT_EQ(store.live_workers().size(), 1u);
+  sleep_seconds(0.7);
+  EXPECT_TRUE(store.live_workers().empty());
+  EXPECT_EQ(store.worker_ttl("w1"), -2);
+  EXPECT_EQ(client_.command({"SCARD", "test:workers"}).integer, 0);
+
+  store.register_worker("w1", {{"worker_id", "w1"}});  // the heartbeat after a pause
+  EXPECT_EQ(store.live_workers().size(), 1u);
+}
+
+}  // namespace
+}  // namespace workers
