@@ -239,6 +239,20 @@ TEST_F(HttpApiE2E, ApiKeyIsRequiredWhenConfigured) {
   EXPECT_EQ(wait_final(url_, "k-1", 60, key)["state"], "completed");
 }
 
+// The README's stdlib Python client (docs/examples/sdxl_client.py) against a real server.
+TEST_F(HttpApiE2E, ReadmePythonClientFollowsAJobToItsFile) {
+  start({{"SDXL_WORKERS_API_KEY", "k"}});
+  const std::string out = outputs_ + "/client.txt";
+  const std::string command = "SDXL_WORKERS_API_KEY=k " + std::string(SDXL_SCHEMA_PYTHON) + " " +
+                              SDXL_PYTHON_CLIENT + " " + url_ + " 'a red fox' tiny-sdxl > " + out + " 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("denoising 15/15"), std::string::npos) << text.str();  // sdxl_image_fast: 15 steps
+  EXPECT_NE(text.str().find("completed " + outputs_ + "/job-"), std::string::npos) << text.str();
+}
+
 TEST(HttpApiStartup, AnotherAddressWithoutAKeyIsRefused) {
   const std::string outputs = fresh_dir("http_refused");
   ServiceProcess refused({"http", "--port", "0", "--host", "0.0.0.0"}, testing_support::tiny_service_env(outputs),
