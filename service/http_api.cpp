@@ -20,6 +20,7 @@
 #include "service/callback.h"
 #include "service/job_request.h"
 #include "service/job_store.h"
+#include "service/local_jobs.h"
 #include "service/queue_worker.h"
 #include "service/redis_client.h"
 #include "utilities/logging.h"
@@ -27,21 +28,8 @@
 namespace workers {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 constexpr ErrorCode kInvalid = ErrorCode::kInvalidRequest;
-
-bool final_state(const std::string& state) {
-  return state == "completed" || state == "failed" || state == "cancelled";
-}
-
-// The state a final engine response puts a job in.
-std::string state_of(const json& response) {
-  if (response.value("success", false)) return "completed";
-  const auto& error = response["error"];
-  if (error.is_object() && error.value("code", "") == "CANCELLED") return "cancelled";
-  return "failed";
-}
 
 // Constant-time comparison of equal-length secrets: the API key must not leak through timing.
 bool same_secret(const std::string& given, const std::string& key) {
@@ -50,87 +38,6 @@ bool same_secret(const std::string& given, const std::string& key) {
   for (std::size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i]);
   return diff == 0;
 }
-
-// Delivers callbacks of local jobs in order on one thread (they sleep between retries).
-class CallbackQueue {
- public:
-  explicit CallbackQueue(CallbackPolicy policy) : policy_(policy), thread_([this] { run(); }) {}
-  ~CallbackQueue() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
-  void push(std::string url, json body, std::function<void(CallbackOutcome)> done) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      items_.push_back({std::move(url), std::move(body), std::move(done)});
-    }
-    changed_.notify_all();
-  }
-  void wait_empty() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [this] { return items_.empty() && !busy_; });
-  }
-
- private:
-  struct Item {
-    std::string url;
-    json body;
-    std::function<void(CallbackOutcome)> done;
-  };
-  void run() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      changed_.wait(lock, [this] { return stopping_ || !items_.empty(); });
-      if (items_.empty()) return;  // stopping, nothing left
-      Item item = std::move(items_.front());
-      items_.pop_front();
-      busy_ = true;
-      lock.unlock();
-      CallbackOutcome outcome = deliver_callback(item.url, item.body, policy_);
-      if (item.done) item.done(std::move(outcome));
-      lock.lock();
-      busy_ = false;
-      changed_.notify_all();
-    }
-  }
-  CallbackPolicy policy_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Item> items_;
-  bool busy_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
-struct LocalJob {
-  std::string job_id;
-  std::string job_type;
-  std::string callback_url;
-  std::string state = "queued";
-  json progress = nullptr;
-  json result = nullptr;
-  json error = nullptr;
-  json warnings = json::array();
-  json callback = nullptr;
-  std::string created_at = utc_timestamp();
-  std::string updated_at = created_at;
-  Clock::time_point created = Clock::now();
-  bool processing_sent = false;
-  std::vector<std::shared_ptr<HttpReply>> streams;
-  std::vector<std::shared_ptr<HttpReply>> waiters;
-
-  json view(const std::string& worker_id) const {
-    return {{"job_id", job_id},       {"state", state},           {"progress", progress},
-            {"result", result},       {"error", error},           {"warnings", warnings},
-            {"job_type", job_type.empty() ? json(nullptr) : json(job_type)},
-            {"callback", callback},   {"created_at", created_at}, {"updated_at", updated_at},
-            {"worker_id", worker_id}};
-  }
-};
 
 // "/jobs/abc/events" against "/jobs/{id}/events" -> {id: abc}
 bool match(const std::string& pattern, const std::string& path, std::string* id) {
@@ -184,13 +91,10 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   CallbackAllowList allow;
   std::unique_ptr<RedisClient> redis;  // loop thread only
   std::unique_ptr<JobStore> store;
-  std::map<std::string, LocalJob> jobs;  // loop thread only
-  std::deque<std::string> finished;      // oldest first: the finished local jobs kept for /jobs/{id}
+  std::shared_ptr<LocalJobs> local;  // without Redis
   std::vector<std::shared_ptr<boost::asio::steady_timer>> timers;
-  std::unique_ptr<CallbackQueue> callbacks;
   unsigned long long next_request = 0;
   bool stopped = false;
-  static constexpr std::size_t kKeepFinished = 1000;
 
   Impl(WorkersInterface& e, ServiceConfig c, ServiceIdentity i, const QueueWorker* w)
       : engine(e), config(std::move(c)), identity(std::move(i)), worker(w), allow(config.http.callback_hosts) {
@@ -200,9 +104,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       store = std::make_unique<JobStore>(*redis, config.redis);
       store->ensure_group();
     }
-    callbacks = std::make_unique<CallbackQueue>(CallbackPolicy{config.http.callback_attempts,
-                                                               config.http.callback_backoff_seconds,
-                                                               config.http.callback_timeout_seconds});
+    if (!store) local = std::make_shared<LocalJobs>(engine, identity.worker_id, config.http);
   }
 
   // ---- plumbing -------------------------------------------------------------------------------
@@ -354,7 +256,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
         fail(reply, 404, Error(kInvalid, "job_id: job " + id + " expired while waiting", "job_id"));
         return false;
       }
-      if (!final_state(view->value("state", ""))) return true;
+      if (!is_final_state(view->value("state", ""))) return true;
       reply->send(json_response(200, *view));
       return false;
     });
@@ -371,169 +273,71 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     }
   }
 
-  void run_here(ServiceJob job, bool wait, const std::shared_ptr<HttpReply>& reply) {
-    auto known = jobs.find(job.job_id);
-    if (known != jobs.end()) {
-      return fail(reply, 409,
-                  Error(kInvalid, "job_id: job " + job.job_id + " is already known (state " + known->second.state + ")",
-                        "job_id"));
-    }
-    LocalJob& entry = jobs[job.job_id];
-    entry.job_id = job.job_id;
-    entry.job_type = job.job_type;
-    entry.callback_url = job.callback_url;
-    if (wait) entry.waiters.push_back(reply);
-    std::weak_ptr<Impl> weak = weak_from_this();
-    const std::string id = job.job_id;
+  void run_here(const ServiceJob& job, bool wait, const std::shared_ptr<HttpReply>& reply) {
     try {
-      engine.submit(job.request, [weak, id](const json& message) {
-        if (auto self = weak.lock()) self->on_engine_event(id, message);
-      });
+      local->run(job, wait ? reply : nullptr);
     } catch (const Error& e) {
-      jobs.erase(id);
-      return fail(reply, 503, e);
+      return fail(reply, e.code() == kInvalid ? 409 : 503, e);
     }
-    if (!wait) reply->send(json_response(202, accepted(id, "queued", job.warnings)));
+    if (!wait) reply->send(json_response(202, accepted(job.job_id, "queued", job.warnings)));
   }
 
-  void on_engine_event(const std::string& id, const json& message) {
-    auto it = jobs.find(id);
-    if (it == jobs.end()) return;
-    LocalJob& job = it->second;
-    job.updated_at = utc_timestamp();
-    if (message.contains("event")) {
-      job.state = "processing";
-      job.progress = {{"step", message.value("step", 0)},   {"total", message.value("total", 0)},
-                      {"stage", message.value("stage", "")}, {"elapsed", message.value("elapsed", json(nullptr))},
-                      {"eta", message.value("eta", json(nullptr))}};
-      for (auto& stream : job.streams) stream->event("progress", job.progress.dump());
-      if (!job.processing_sent && !job.callback_url.empty()) {
-        job.processing_sent = true;
-        CallbackContext context{id, identity.worker_id, job.job_type, 0, 1, config.http.asset_base_url};
-        callbacks->push(job.callback_url, processing_callback(context), nullptr);
-      }
-      return;
-    }
-    job.state = state_of(message);
-    job.result = message.value("data", json(nullptr));
-    job.error = message.value("error", json(nullptr));
-    job.warnings = message.value("warnings", json::array());
-    const json view = job.view(identity.worker_id);
-    for (auto& stream : job.streams) {
-      stream->event(job.state, view.dump());
-      stream->end_events();
-    }
-    job.streams.clear();
-    for (auto& waiter : job.waiters) waiter->send(json_response(200, view));
-    job.waiters.clear();
-    if (!job.callback_url.empty()) {
-      CallbackContext context{id, identity.worker_id, job.job_type,
-                              std::chrono::duration<double>(Clock::now() - job.created).count(), 1,
-                              config.http.asset_base_url};
-      std::weak_ptr<Impl> weak = weak_from_this();
-      auto& io = engine.io_context();
-      callbacks->push(job.callback_url, completion_callback(context, message), [weak, id, &io](CallbackOutcome outcome) {
-        boost::asio::post(io, [weak, id, outcome = outcome.to_json()] {
-          auto self = weak.lock();
-          if (!self) return;
-          auto it = self->jobs.find(id);
-          if (it != self->jobs.end()) it->second.callback = outcome;
-        });
-      });
-    }
-    finished.push_back(id);
-    while (finished.size() > kKeepFinished) {
-      jobs.erase(finished.front());
-      finished.pop_front();
-    }
+  static Error unknown_job(const std::string& id) {
+    return Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id");
   }
 
   void get_job(const HttpRequest&, const std::string& id, const std::shared_ptr<HttpReply>& reply) {
-    if (store) {
-      auto view = store_view(id);
-      if (!view) return fail(reply, 404, Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id"));
-      return reply->send(json_response(200, *view));
-    }
-    auto it = jobs.find(id);
-    if (it == jobs.end()) return fail(reply, 404, Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id"));
-    reply->send(json_response(200, it->second.view(identity.worker_id)));
+    auto view = store ? store_view(id) : local->view(id);
+    if (!view) return fail(reply, 404, unknown_job(id));
+    reply->send(json_response(200, *view));
   }
 
   void cancel_job(const HttpRequest&, const std::string& id, const std::shared_ptr<HttpReply>& reply) {
-    std::string state;
+    std::optional<std::string> state;
     if (store) {
-      auto view = store_view(id);
-      if (!view) return fail(reply, 404, Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id"));
-      state = view->value("state", "");
-      if (!final_state(state)) store->request_cancel(id);
+      if (auto view = store_view(id)) state = view->value("state", "");
+      if (state && !is_final_state(*state)) store->request_cancel(id);
     } else {
-      auto it = jobs.find(id);
-      if (it == jobs.end()) return fail(reply, 404, Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id"));
-      state = it->second.state;
-      if (!final_state(state)) {
-        engine.submit({{"message_type", "cancel_request"}, {"request_id", request_id("cancel")},
-                       {"target_request_id", id}},
-                      [](const json&) {});
-      }
+      state = local->cancel(id);
     }
-    if (final_state(state)) {
-      return fail(reply, 409, Error(kInvalid, "job_id: job " + id + " already finished (state " + state + ")", "job_id"));
+    if (!state) return fail(reply, 404, unknown_job(id));
+    if (is_final_state(*state)) {
+      return fail(reply, 409, Error(kInvalid, "job_id: job " + id + " already finished (state " + *state + ")", "job_id"));
     }
-    reply->send(json_response(202, {{"job_id", id}, {"cancelling", true}, {"state", state}}));
+    reply->send(json_response(202, {{"job_id", id}, {"cancelling", true}, {"state", *state}}));
   }
 
   void events(const HttpRequest&, const std::string& id, const std::shared_ptr<HttpReply>& reply) {
-    if (store) {
-      auto view = store_view(id);
-      if (!view) return fail(reply, 404, Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id"));
-      reply->start_events();
-      reply->event("state", view->dump());
-      auto last = std::make_shared<json>((*view)["progress"]);
-      if (final_state(view->value("state", ""))) {
-        reply->event(view->value("state", ""), view->dump());
-        reply->end_events();
-        return;
+    if (!store) {
+      if (!local->stream(id, reply)) fail(reply, 404, unknown_job(id));
+      return;
+    }
+    // Redis: the hash is polled; a change of progress is an event.
+    auto view = store_view(id);
+    if (!view) return fail(reply, 404, unknown_job(id));
+    reply->start_events();
+    reply->event("state", view->dump());
+    auto last = std::make_shared<json>((*view)["progress"]);
+    auto emit = [reply, last](const json& now) {
+      if (now["progress"] != *last) {
+        *last = now["progress"];
+        reply->event("progress", last->dump());
       }
-      every(std::chrono::milliseconds(200), [this, id, reply, last] {
-        if (reply->closed()) return false;
-        auto now = store_view(id);
-        if (!now) {
-          reply->end_events();
-          return false;
-        }
-        if ((*now)["progress"] != *last) {
-          *last = (*now)["progress"];
-          reply->event("progress", last->dump());
-        }
-        const std::string state = now->value("state", "");
-        if (!final_state(state)) return true;
-        reply->event(state, now->dump());
+      const std::string state = now.value("state", "");
+      if (!is_final_state(state)) return true;
+      reply->event(state, now.dump());
+      reply->end_events();
+      return false;
+    };
+    if (!emit(*view)) return;
+    every(std::chrono::milliseconds(200), [this, id, reply, emit] {
+      if (reply->closed()) return false;
+      auto now = store_view(id);
+      if (!now) {
         reply->end_events();
         return false;
-      });
-      return;
-    }
-    auto it = jobs.find(id);
-    if (it == jobs.end()) return fail(reply, 404, Error(kInvalid, "job_id: no job " + id + " (unknown or expired)", "job_id"));
-    LocalJob& job = it->second;
-    reply->start_events();
-    const json view = job.view(identity.worker_id);
-    reply->event("state", view.dump());
-    if (final_state(job.state)) {
-      reply->event(job.state, view.dump());
-      reply->end_events();
-      return;
-    }
-    job.streams.push_back(reply);
-    std::weak_ptr<Impl> weak = weak_from_this();
-    reply->on_close([weak, id, raw = reply.get()] {
-      auto self = weak.lock();
-      if (!self) return;
-      auto found = self->jobs.find(id);
-      if (found == self->jobs.end()) return;
-      auto& streams = found->second.streams;
-      streams.erase(std::remove_if(streams.begin(), streams.end(), [raw](const auto& s) { return s.get() == raw; }),
-                    streams.end());
+      }
+      return emit(*now);
     });
   }
 
@@ -616,7 +420,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       body["service"] = {{"worker_id", self->identity.worker_id},
                          {"mode", self->identity.mode},
                          {"url", self->identity.url},
-                         {"local_jobs", self->jobs.size()},
+                         {"local_jobs", self->local ? self->local->size() : 0},
                          {"redis", self->redis_health()},
                          {"worker", self->worker ? self->worker->status() : json(nullptr)}};
       reply->send(json_response(200, body));
@@ -656,12 +460,11 @@ void HttpApi::stop() {
   impl_->stopped = true;
   for (auto& timer : impl_->timers) timer->cancel();
   impl_->timers.clear();
-  for (auto& [id, job] : impl_->jobs) {
-    for (auto& stream : job.streams) stream->end_events();
-    job.streams.clear();
-  }
+  if (impl_->local) impl_->local->stop();
 }
 
-void HttpApi::finish_callbacks() { impl_->callbacks->wait_empty(); }
+void HttpApi::finish_callbacks() {
+  if (impl_->local) impl_->local->finish_callbacks();
+}
 
 }  // namespace workers

@@ -37,6 +37,25 @@ std::string body_format(const nlohmann::json& body) {
 
 }  // namespace
 
+bool is_final_state(const std::string& state) {
+  return state == "completed" || state == "failed" || state == "cancelled";
+}
+
+std::string final_state_of(const nlohmann::json& response) {
+  if (response.value("success", false)) return "completed";
+  const auto& error = response["error"];
+  if (error.is_object() && error.value("code", "") == "CANCELLED") return "cancelled";
+  return "failed";
+}
+
+nlohmann::json progress_of(const nlohmann::json& event) {
+  return {{"step", event.value("step", 0)},
+          {"total", event.value("total", 0)},
+          {"stage", event.value("stage", "")},
+          {"elapsed", event.value("elapsed", nlohmann::json(nullptr))},
+          {"eta", event.value("eta", nlohmann::json(nullptr))}};
+}
+
 bool valid_job_id(const std::string& id) {
   if (id.empty() || id.size() > 100 || id[0] == '.') return false;
   for (char c : id) {

@@ -26,6 +26,13 @@ bool valid_job_id(const std::string& id);
 // "job-" + 16 random hex digits.
 std::string new_job_id();
 
+// completed, failed and cancelled end a job; queued and processing do not.
+bool is_final_state(const std::string& state);
+// The final state an engine response puts its job in (CANCELLED errors: cancelled).
+std::string final_state_of(const nlohmann::json& response);
+// A progress event's {step, total, stage, elapsed, eta}: the job's `progress`.
+nlohmann::json progress_of(const nlohmann::json& event);
+
 // Reads the service fields of `body` (a JSON object in any request format the engine takes):
 // job_id (string or integer; else request_id; else a new id), job_type (a configured preset: its
 // defaults fill fields the body leaves out, its batch sizes bound batch_size), callback_url (checked

@@ -21,17 +21,6 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-bool final_state(const std::string& state) {
-  return state == "completed" || state == "failed" || state == "cancelled";
-}
-
-std::string state_of(const json& response) {
-  if (response.value("success", false)) return "completed";
-  const auto& error = response["error"];
-  if (error.is_object() && error.value("code", "") == "CANCELLED") return "cancelled";
-  return "failed";
-}
-
 // Failures another attempt (maybe on another worker) can cure: the job stays in the stream.
 bool retryable(const json& response) {
   if (response.value("success", false) || !response["error"].is_object()) return false;
@@ -164,7 +153,7 @@ struct QueueWorker::Impl {
     const int attempts = store->count_attempt(id);
     std::optional<json> record = store->get(id);
     const std::string recorded_state = record ? record->value("state", "") : "";
-    if (final_state(recorded_state)) {
+    if (is_final_state(recorded_state)) {
       // Finished in an earlier delivery whose worker died (or failed to call back) before the ack.
       get_logger()->info("job {} was already {}: not generated again", id, recorded_state);
       return deliver_and_ack(job, *record, attempts);
@@ -255,11 +244,7 @@ struct QueueWorker::Impl {
       const auto now = Clock::now();
       if (message && !message->contains("event")) return *message;
       if (message) {
-        progress = {{"step", message->value("step", 0)},
-                    {"total", message->value("total", 0)},
-                    {"stage", message->value("stage", "")},
-                    {"elapsed", message->value("elapsed", json(nullptr))},
-                    {"eta", message->value("eta", json(nullptr))}};
+        progress = progress_of(*message);
         if (now - last_write >= std::chrono::milliseconds(200)) {
           store->update(id, {{"progress", progress}});
           last_write = now;
@@ -296,7 +281,7 @@ struct QueueWorker::Impl {
   // Records the final state, calls back and acknowledges.
   void finish(const QueuedJob& job, const ServiceJob& service_job, const json& response, int attempts,
               Clock::time_point started, const std::string& dead_letter_reason) {
-    const std::string state = state_of(response);
+    const std::string state = final_state_of(response);
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     json fields = {{"state", state},
                    {"result", response.value("data", json(nullptr))},

@@ -142,7 +142,10 @@ inline std::map<std::string, std::string> tiny_service_env(const std::string& ou
 inline std::string fresh_dir(const std::string& name) {
   std::string path = ::testing::TempDir() + "/" + name + "_" + std::to_string(::getpid()) + "_XXXXXX";
   if (!mkdtemp(path.data())) throw std::runtime_error("mkdtemp failed");
-  return path;
+  char* real = realpath(path.c_str(), nullptr);  // TempDir() ends with '/': no "//" in paths compared
+  std::string canonical = real ? real : path;
+  std::free(real);
+  return canonical;
 }
 
 struct Reply {
