@@ -69,13 +69,9 @@ bool match(const std::string& pattern, const std::string& path, std::string* id)
 }  // namespace
 
 json worker_capabilities(const ServiceConfig& config) {
-  json types = json::object();
-  for (const auto& [name, preset] : config.job_types) {
-    types[name] = {{"defaults", preset.defaults}, {"batch_sizes", preset.batch_sizes}};
-  }
   return {{"worker_type", "sdxl"},
           {"version", SDXL_WORKERS_VERSION},
-          {"job_types", types},
+          {"job_types", to_json(config)["job_types"]},
           {"capabilities",
            {"text2img", "img2img", "inpaint", "refiner", "lora", "controlnet", "hires_fix", "upscale",
             "postprocess", "safety_checker", "progress_events", "cancel"}},

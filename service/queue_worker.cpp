@@ -216,12 +216,18 @@ struct QueueWorker::Impl {
     }
     response = run(id, service_job.request);
     if (response.value("success", false)) publish_files(response);
-    if (retryable(response) && attempts < config.redis.max_attempts) {
+    if (retryable(response)) {
       const json error = response["error"];
-      get_logger()->warn("job {} failed with {} on attempt {}; left in the queue for another", id,
-                         error.value("code", ""), attempts);
-      store->update(id, {{"state", "queued"}, {"last_error", error}, {"worker_id", ""}});
-      return;
+      if (attempts < config.redis.max_attempts) {
+        get_logger()->warn("job {} failed with {} on attempt {}; left in the queue for another", id,
+                           error.value("code", ""), attempts);
+        store->update(id, {{"state", "queued"}, {"last_error", error}, {"worker_id", ""}});
+        return;
+      }
+      store->update(id, {{"last_error", error}});
+      return finish(job, service_job, response, attempts, started,
+                    "failed on all " + std::to_string(attempts) + " attempts; last: " + error.value("code", "") +
+                        ": " + error.value("message", ""));
     }
     finish(job, service_job, response, attempts, started, "");
   }
@@ -333,8 +339,10 @@ struct QueueWorker::Impl {
       return true;  // refused by this worker's allow-list: retrying cannot help
     }
     store->update(record.value("job_id", ""), {{"callback", outcome.to_json()}});
-    if (!outcome.delivered) get_logger()->warn("callback of job {} not delivered: {}", record.value("job_id", ""), outcome.error);
-    return outcome.delivered;
+    if (outcome.delivered) return true;
+    get_logger()->warn("callback of job {} not delivered: {}", record.value("job_id", ""), outcome.error);
+    // A 4xx is the receiver's answer (it refuses the callback): another delivery cannot change it.
+    return outcome.status >= 400 && outcome.status < 500;
   }
 
   void deliver_and_ack(const QueuedJob& job, const json& record, int attempts) {

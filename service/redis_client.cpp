@@ -87,14 +87,24 @@ RedisUrl parse_unix_url(const std::string& url, const std::string& field) {
       parsed.db = parse_db(value, field);
     } else if (key == "password") {
       parsed.password = percent_decode(value, field);
-      std::size_t at = url.find("password=" + value);
-      parsed.text = url.substr(0, at) + "password=***" + url.substr(at + 9 + value.size());
     } else {
       bad_url(field, "unknown parameter \"" + key + "\" (unix:///path?db=N)");
     }
     start = end + 1;
   }
+  // Rebuilt from the parsed parts, so no spelling of the URL can carry the password into logs.
+  parsed.text = "unix://" + parsed.unix_path;
+  if (parsed.db != 0 || !parsed.password.empty()) parsed.text += "?db=" + std::to_string(parsed.db);
+  if (!parsed.password.empty()) parsed.text += "&password=***";
   return parsed;
+}
+
+// The URL for error messages: whatever stands between "://" and the last '@' (credentials) masked.
+std::string masked(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto at = url.rfind('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  return url.substr(0, scheme + 3) + ":***" + url.substr(at);
 }
 
 }  // namespace
@@ -104,10 +114,10 @@ RedisUrl parse_redis_url(const std::string& url, const std::string& field) {
   if (starts_with(url, "rediss://")) bad_url(field, "TLS (rediss://) is not supported");
   if (!starts_with(url, "redis://")) {
     bad_url(field, "expected redis://[:password@]host[:port][/db] or unix:///path[?db=N], got \"" +
-                       url + "\"");
+                       masked(url) + "\"");
   }
   RedisUrl parsed;
-  parsed.text = url;
+  parsed.text = masked(url);
   std::string rest = url.substr(std::string("redis://").size());
   std::string path;
   if (auto slash = rest.find('/'); slash != std::string::npos) {
@@ -126,10 +136,6 @@ RedisUrl parse_redis_url(const std::string& url, const std::string& field) {
     }
     std::string raw_password = userinfo.substr(colon + 1);
     parsed.password = percent_decode(raw_password, field);
-    if (!raw_password.empty()) {
-      std::size_t start = std::string("redis://").size() + colon + 1;
-      parsed.text = url.substr(0, start) + "***" + url.substr(start + raw_password.size());
-    }
   }
   std::string port_text;
   if (!rest.empty() && rest[0] == '[') {  // [::1]:6379
@@ -156,6 +162,10 @@ RedisUrl parse_redis_url(const std::string& url, const std::string& field) {
     if (parsed.port <= 0) bad_url(field, "port must be 1..65535, got \"" + port_text + "\"");
   }
   if (!path.empty()) parsed.db = parse_db(path, field);
+  const bool v6 = parsed.host.find(':') != std::string::npos;
+  parsed.text = "redis://" + std::string(parsed.password.empty() ? "" : ":***@") +
+                (v6 ? "[" + parsed.host + "]" : parsed.host) + ":" + std::to_string(parsed.port) + "/" +
+                std::to_string(parsed.db);
   return parsed;
 }
 

@@ -1,10 +1,10 @@
 #include "service/service_config.h"
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
 
 #include "service/redis_client.h"
+#include "utilities/config_file.h"
 #include "utilities/json_fields.h"
 
 namespace workers {
@@ -161,18 +161,7 @@ ServiceConfig parse_service_config(const nlohmann::json& document, const EnvLook
 }
 
 ServiceConfig load_service_config(const std::optional<std::string>& path, const EnvLookup& env) {
-  nlohmann::json document = nlohmann::json::object();
-  if (path) {
-    // load_config() has already read and checked this file; a failure here is a race with an edit.
-    std::ifstream in(*path);
-    if (!in) throw Error(kCfg, "cannot open config file " + *path, "config");
-    try {
-      document = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(kCfg, "config file " + *path + " is not valid JSON: " + e.what(), "config");
-    }
-  }
-  return parse_service_config(document, env);
+  return parse_service_config(read_config_file(path), env);
 }
 
 nlohmann::json to_json(const ServiceConfig& c) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "utilities/byte_size.h"
+#include "utilities/config_file.h"
 #include "utilities/json_fields.h"
 
 namespace workers {
@@ -260,18 +261,22 @@ WorkersConfig parse_config(const nlohmann::json& document) {
   return c;
 }
 
-WorkersConfig load_config(const std::optional<std::string>& path, const EnvLookup& env) {
+nlohmann::json read_config_file(const std::optional<std::string>& path) {
   nlohmann::json document = nlohmann::json::object();
-  if (path) {
-    std::ifstream in(*path);
-    if (!in) throw Error(kCfg, "cannot open config file " + *path, "config");
-    try {
-      document = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(kCfg, "config file " + *path + " is not valid JSON: " + e.what(), "config");
-    }
-    if (!document.is_object()) throw Error(kCfg, "config file " + *path + " must hold a JSON object", "config");
+  if (!path) return document;
+  std::ifstream in(*path);
+  if (!in) throw Error(kCfg, "cannot open config file " + *path, "config");
+  try {
+    document = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(kCfg, "config file " + *path + " is not valid JSON: " + e.what(), "config");
   }
+  if (!document.is_object()) throw Error(kCfg, "config file " + *path + " must hold a JSON object", "config");
+  return document;
+}
+
+WorkersConfig load_config(const std::optional<std::string>& path, const EnvLookup& env) {
+  nlohmann::json document = read_config_file(path);
   for (const auto& o : kOverrides) {
     if (auto text = env(o.variable)) {
       nlohmann::json::json_pointer pointer(o.pointer);

@@ -1,16 +1,10 @@
-// HttpServer and the HTTP client against each other on loopback: routing, keep-alive, deferred
-// answers, server-sent events, the limits and deadlines (413, 431, 400, 408, 503), stop(), and
-// the client's URL checks and network failures.
+// HttpServer on loopback, driven by the HTTP client and raw sockets: routing, keep-alive, deferred
+// answers, server-sent events, the limits and deadlines (413, 431, 400, 408, 503) and stop().
 #include "service/http_server.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -24,148 +18,16 @@
 #include <gtest/gtest.h>
 
 #include "service/http_client.h"
+#include "service/loopback_sockets.h"
 
 namespace workers {
 namespace {
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A blocking loopback client on plain sockets, to send exactly the bytes a test wants.
-class RawClient {
- public:
-  explicit RawClient(unsigned short port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  }
-  ~RawClient() { close(); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  bool connected() const { return connected_; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  bool send(const std::string& data) {
-    std::size_t sent = 0;
-    while (sent < data.size()) {
-      ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      sent += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  // True when bytes (or EOF) can be read within `timeout` seconds.
-  bool readable(double timeout) {
-    pollfd entry{fd_, POLLIN, 0};
-    return ::poll(&entry, 1, static_cast<int>(timeout * 1000)) > 0;
-  }
-
-  // Everything until the server closes; `closed` says whether it did within `timeout` seconds.
-  std::string read_until_close(double timeout, bool* closed = nullptr) {
-    auto start = Clock::now();
-    bool eof = false;
-    while (seconds_since(start) < timeout) {
-      if (!readable(timeout - seconds_since(start))) break;
-      if (!read_more()) {
-        eof = true;
-        break;
-      }
-    }
-    if (closed) *closed = eof;
-    std::string out = std::move(pending_);
-    pending_.clear();
-    return out;
-  }
-
-  // Reads until `needle` has arrived (or `timeout` seconds); returns all read so far.
-  std::string read_until(const std::string& needle, double timeout) {
-    auto start = Clock::now();
-    while (pending_.find(needle) == std::string::npos && seconds_since(start) < timeout) {
-      if (!readable(timeout - seconds_since(start)) || !read_more()) break;
-    }
-    return pending_;
-  }
-
-  // One response framed by its Content-Length; "" when it does not come whole within `timeout`.
-  std::string read_response(double timeout = 5) {
-    auto start = Clock::now();
-    while (true) {
-      std::size_t head_end = pending_.find("\r\n\r\n");
-      if (head_end != std::string::npos) {
-        std::size_t length = content_length(pending_.substr(0, head_end));
-        std::size_t total = head_end + 4 + length;
-        if (pending_.size() >= total) {
-          std::string out = pending_.substr(0, total);
-          pending_.erase(0, total);
-          return out;
-        }
-      }
-      if (seconds_since(start) >= timeout || !readable(timeout - seconds_since(start)) || !read_more()) return "";
-    }
-  }
-
- private:
-  static std::size_t content_length(const std::string& head) {
-    std::string lower;
-    for (char c : head) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    std::size_t at = lower.find("\r\ncontent-length:");
-    return at == std::string::npos ? 0 : std::stoul(head.substr(at + 17));
-  }
-
-  bool read_more() {
-    char buffer[4096];
-    ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-    if (n <= 0) return false;
-    pending_.append(buffer, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  std::string pending_;
-};
-
-int status_of(const std::string& response) {
-  return response.size() > 12 && response.compare(0, 9, "HTTP/1.1 ") == 0 ? std::stoi(response.substr(9, 3)) : 0;
-}
-
-std::string body_of(const std::string& response) {
-  std::size_t at = response.find("\r\n\r\n");
-  return at == std::string::npos ? "" : response.substr(at + 4);
-}
-
-// A listening socket that never accepts: the kernel completes handshakes, nobody answers.
-struct SilentListener {
-  SilentListener() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    EXPECT_EQ(::listen(fd, 8), 0);
-    socklen_t size = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-    port = ntohs(address.sin_port);
-  }
-  ~SilentListener() { close(); }
-  void close() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  int fd = -1;
-  unsigned short port = 0;
-};
+using testing_support::body_of;
+using testing_support::Clock;
+using testing_support::RawClient;
+using testing_support::seconds_since;
+using testing_support::status_of;
 
 HttpServerLimits quick_limits() {
   HttpServerLimits limits;
@@ -554,69 +416,6 @@ TEST_F(HttpServerTest, ListeningOnATakenPortIsAConfigError) {
     EXPECT_NE(std::string(e.what()).find("port: cannot listen on 127.0.0.1:" + std::to_string(port_) + ": "),
               std::string::npos)
         << e.what();
-  }
-}
-
-TEST(HttpClient, ClosedPortIsWorkerUnavailable) {
-  SilentListener listener;
-  unsigned short port = listener.port;
-  listener.close();
-  const std::string target = "http://127.0.0.1:" + std::to_string(port) + "/callback";
-  try {
-    http_request("POST", target, "{}", 2);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kWorkerUnavailable);
-    EXPECT_EQ(std::string(e.what()).rfind("http POST " + target + ": ", 0), 0u) << e.what();
-  }
-}
-
-TEST(HttpClient, SilentServerTimesOut) {
-  SilentListener listener;
-  auto begin = Clock::now();
-  try {
-    http_request("GET", "http://127.0.0.1:" + std::to_string(listener.port) + "/", "", 0.3);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kWorkerUnavailable);
-  }
-  EXPECT_GE(seconds_since(begin), 0.25);
-  EXPECT_LT(seconds_since(begin), 1.5);
-}
-
-TEST(HttpClient, ParsesHttpUrls) {
-  auto plain = parse_http_url("http://example.com");
-  EXPECT_EQ(plain.host, "example.com");
-  EXPECT_EQ(plain.port, "80");
-  EXPECT_EQ(plain.target, "/");
-
-  auto full = parse_http_url("http://127.0.0.1:8080/hooks/done?job=1&x");
-  EXPECT_EQ(full.host, "127.0.0.1");
-  EXPECT_EQ(full.port, "8080");
-  EXPECT_EQ(full.target, "/hooks/done?job=1&x");
-
-  auto v6 = parse_http_url("http://[::1]:9000/a");
-  EXPECT_EQ(v6.host, "::1");
-  EXPECT_EQ(v6.port, "9000");
-  EXPECT_EQ(v6.target, "/a");
-
-  EXPECT_EQ(parse_http_url("HTTP://host/p#fragment").target, "/p");
-  EXPECT_EQ(parse_http_url("http://host?x=1").target, "/?x=1");
-  EXPECT_EQ(parse_http_url("http://my-host.local:65535").port, "65535");
-
-  for (const char* bad :
-       {"", "example.com", "https://example.com/", "ftp://example.com/", "http://user:pw@example.com/",
-        "http://user@example.com/", "http:///path", "http://:80/", "http://host:0/", "http://host:65536/",
-        "http://host:/", "http://host:8o/", "http://ho st/", "http://host/a b", "http://host/\n",
-        "http://host/\x7f", "http://[::1/", "http://[zz]/", "http://[::1]x/", "http://ho%73t/"}) {
-    try {
-      parse_http_url(bad, "webhook");
-      ADD_FAILURE() << "accepted: " << bad;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kInvalidRequest) << bad;
-      EXPECT_EQ(e.field(), "webhook") << bad;
-      EXPECT_EQ(std::string(e.what()).rfind("webhook: ", 0), 0u) << e.what();
-    }
   }
 }
 

@@ -5,12 +5,14 @@
 #include "service/callback.h"
 #include "service/job_request.h"
 #include "service/service_config.h"
+#include "service/thrown_by.h"
 #include "utilities/error.h"
 
 namespace workers {
 namespace {
 
 using nlohmann::json;
+using testing_support::thrown_by;
 
 EnvLookup env_of(std::map<std::string, std::string> values) {
   return [values](const std::string& name) -> std::optional<std::string> {
@@ -21,17 +23,6 @@ EnvLookup env_of(std::map<std::string, std::string> values) {
 }
 
 json communication(json sections) { return {{"workers", {{"instructors", {{"communication", sections}}}}}}; }
-
-template <typename F>
-Error error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error thrown";
-  return Error(ErrorCode::kInternalError, "none");
-}
 
 TEST(ServiceConfig, DefaultsAndJobTypes) {
   ServiceConfig c = parse_service_config(json::object(), env_of({}));
@@ -80,7 +71,7 @@ TEST(ServiceConfig, FileSectionsAndEnvironment) {
 
 TEST(ServiceConfig, ErrorsNameTheField) {
   auto field_of = [](json sections) {
-    return error_of([&] { parse_service_config(communication(sections), env_of({})); }).field();
+    return thrown_by([&] { parse_service_config(communication(sections), env_of({})); }).field();
   };
   EXPECT_EQ(field_of({{"http", {{"max_body_bytes", 10}}}}), "workers.instructors.communication.http.max_body_bytes");
   EXPECT_EQ(field_of({{"http", "x"}}), "workers.instructors.communication.http");
@@ -118,7 +109,7 @@ TEST(ServiceJob, IdsTypesAndCallbacks) {
   EXPECT_EQ(generated.size(), 20u);
   EXPECT_NE(generated, prepare_job({{"prompt", "x"}}, config, allow).job_id);
 
-  auto refused = [&](json b) { return error_of([&] { prepare_job(b, config, allow); }); };
+  auto refused = [&](json b) { return thrown_by([&] { prepare_job(b, config, allow); }); };
   EXPECT_EQ(refused({{"prompt", "x"}, {"job_id", "../etc"}}).field(), "job_id");
   EXPECT_EQ(refused({{"prompt", "x"}, {"job_id", ".hidden"}}).field(), "job_id");
   EXPECT_EQ(refused({{"prompt", "x"}, {"job_id", true}}).field(), "job_id");
