@@ -387,39 +387,45 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     });
   }
 
-  void info(const HttpRequest&, const std::string&, const std::shared_ptr<HttpReply>& reply) {
+  // Answers 200 with build(engine status data), or 503 when the engine does not answer a status.
+  void with_status(const std::shared_ptr<HttpReply>& reply, std::function<json(Impl&, const json&)> build) {
     std::weak_ptr<Impl> weak = weak_from_this();
-    engine_status([weak, reply](const json& data, const json& error) {
+    engine_status([weak, reply, build = std::move(build)](const json& data, const json& error) {
       auto self = weak.lock();
       if (!self) return;
-      if (data.is_null()) return reply->send(json_response(503, {{"error", error}}));
-      json body = worker_capabilities(self->config);
-      body["worker_id"] = self->identity.worker_id;
-      body["mode"] = self->identity.mode;
-      body["host"] = self->identity.hostname;
-      body["url"] = self->identity.url;
+      if (data.is_null()) {
+        const std::string why = error.is_object() ? error.value("message", "") : "no status";
+        return reply->send(error_response(503, Error(ErrorCode::kWorkerUnavailable, "the engine did not answer: " + why)));
+      }
+      reply->send(json_response(200, build(*self, data)));
+    });
+  }
+
+  void info(const HttpRequest&, const std::string&, const std::shared_ptr<HttpReply>& reply) {
+    with_status(reply, [](Impl& self, const json& data) {
+      json body = worker_capabilities(self.config);
+      body["worker_id"] = self.identity.worker_id;
+      body["mode"] = self.identity.mode;
+      body["host"] = self.identity.hostname;
+      body["url"] = self.identity.url;
       body["device"] = data["device"].value("selected", json(nullptr));
       body["schedulers"] = data["schedulers"];
       body["loaded_models"] = data["models"].value("loaded", json::array());
       body["postprocessing"] = data["postprocessing"];
-      reply->send(json_response(200, body));
+      return body;
     });
   }
 
   void status(const HttpRequest&, const std::string&, const std::shared_ptr<HttpReply>& reply) {
-    std::weak_ptr<Impl> weak = weak_from_this();
-    engine_status([weak, reply](const json& data, const json& error) {
-      auto self = weak.lock();
-      if (!self) return;
-      if (data.is_null()) return reply->send(json_response(503, {{"error", error}}));
+    with_status(reply, [](Impl& self, const json& data) {
       json body = data;
-      body["service"] = {{"worker_id", self->identity.worker_id},
-                         {"mode", self->identity.mode},
-                         {"url", self->identity.url},
-                         {"local_jobs", self->local ? self->local->size() : 0},
-                         {"redis", self->redis_health()},
-                         {"worker", self->worker ? self->worker->status() : json(nullptr)}};
-      reply->send(json_response(200, body));
+      body["service"] = {{"worker_id", self.identity.worker_id},
+                         {"mode", self.identity.mode},
+                         {"url", self.identity.url},
+                         {"local_jobs", self.local ? self.local->size() : 0},
+                         {"redis", self.redis_health()},
+                         {"worker", self.worker ? self.worker->status() : json(nullptr)}};
+      return body;
     });
   }
 

@@ -15,14 +15,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "service/beast_names.h"
 #include "utilities/error.h"
 
 namespace workers {
 namespace {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 constexpr std::uint64_t kMaxResponseBody = 64u << 20;
 constexpr std::uint32_t kMaxResponseHeader = 1u << 20;

@@ -7,15 +7,11 @@
 #include <chrono>
 
 #include "communication/envelope.h"
+#include "service/beast_names.h"
 #include "service/http_session.h"
 #include "utilities/logging.h"
 
 namespace workers {
-namespace {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-using tcp = asio::ip::tcp;
-}  // namespace
 
 void HttpServerCore::accept() {
   auto self = shared_from_this();

@@ -10,15 +10,12 @@
 
 #include <boost/asio/write.hpp>
 
+#include "service/beast_names.h"
 #include "service/http_target.h"
 #include "utilities/logging.h"
 
 namespace workers {
 namespace {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::size_t kReadChunk = 4096;

@@ -8,14 +8,11 @@
 
 #include <boost/asio/write.hpp>
 
+#include "service/beast_names.h"
 #include "utilities/logging.h"
 
 namespace workers {
 namespace {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 constexpr char kServerName[] = "sdxl-workers";
 constexpr double kMaxLingerSeconds = 2.0;  // draining a client after an error answer
