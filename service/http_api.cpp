@@ -16,6 +16,8 @@
 
 #include "communication/envelope.h"
 #include "communication/json_guard.h"
+#include "communication/message_decoder.h"
+#include "compat/request_translator.h"
 #include "interface/workers_interface.h"
 #include "service/callback.h"
 #include "service/job_request.h"
@@ -88,12 +90,20 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   std::unique_ptr<RedisClient> redis;  // loop thread only
   std::unique_ptr<JobStore> store;
   std::shared_ptr<LocalJobs> local;  // without Redis
+  // The serve protocol's own decoder: a body whose fields the engine would refuse is answered 400
+  // here, before anything is queued (checks that need models or the instructors run with the job).
+  MessageDecoder decoder;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> timers;
   unsigned long long next_request = 0;
   bool stopped = false;
 
   Impl(WorkersInterface& e, ServiceConfig c, ServiceIdentity i, const QueueWorker* w)
-      : engine(e), config(std::move(c)), identity(std::move(i)), worker(w), allow(config.http.callback_hosts) {
+      : engine(e),
+        config(std::move(c)),
+        identity(std::move(i)),
+        worker(w),
+        allow(config.http.callback_hosts),
+        decoder(compat::default_translators(), e.config().main_interface.limits, e.config().model.default_model) {
     if (!config.redis.url.empty()) {
       redis = std::make_unique<RedisClient>(parse_redis_url(config.redis.url, "redis"),
                                             std::min(5.0, config.http.read_timeout_seconds));
@@ -222,6 +232,12 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     } catch (const Error& e) {
       return fail(reply, 400, e);
     }
+    DecodeResult decoded = decoder.decode(job.request);
+    if (decoded.error) {
+      ResponseMeta meta{job.job_id, decoded.response_type, decoded.warnings, 0.0};
+      return reply->send(json_response(400, make_failure(meta, *decoded.error)));
+    }
+    job.warnings.insert(job.warnings.end(), decoded.warnings.begin(), decoded.warnings.end());
     const bool wait = request.query.count("wait") && request.query.at("wait") != "false" && request.query.at("wait") != "0";
     if (store) return enqueue(std::move(body), std::move(job), wait, reply);
     run_here(std::move(job), wait, reply);

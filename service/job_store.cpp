@@ -388,4 +388,26 @@ long long JobStore::worker_ttl(const std::string& worker_id) {
   return redis_.command({"TTL", worker_key(worker_id)}).integer;
 }
 
+std::vector<std::string> JobStore::prune_consumers() {
+  std::vector<std::string> removed;
+  RedisReply consumers = redis_.try_command({"XINFO", "CONSUMERS", stream_, group_});
+  if (consumers.is_error()) return removed;  // no stream or group yet
+  const long long min_idle_ms = static_cast<long long>(config_.worker_ttl_seconds * 1000.0);
+  for (const auto& consumer : consumers.elements) {
+    std::string name;
+    long long pending = -1, idle = 0;
+    for (std::size_t i = 0; i + 1 < consumer.elements.size(); i += 2) {  // [name, value, ...]
+      const std::string key = consumer.elements[i].str();
+      if (key == "name") name = consumer.elements[i + 1].str();
+      if (key == "pending") pending = consumer.elements[i + 1].integer;
+      if (key == "idle") idle = consumer.elements[i + 1].integer;
+    }
+    if (name.empty() || pending != 0 || idle < min_idle_ms) continue;
+    if (redis_.command({"EXISTS", worker_key(name)}).integer != 0) continue;
+    redis_.command({"XGROUP", "DELCONSUMER", stream_, group_, name});
+    removed.push_back(name);
+  }
+  return removed;
+}
+
 }  // namespace workers

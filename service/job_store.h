@@ -95,6 +95,10 @@ class JobStore {
   std::vector<nlohmann::json> live_workers();
   // The TTL left on a worker's key in seconds (-2: not registered).
   long long worker_ttl(const std::string& worker_id);
+  // Removes from the consumer group the consumers of workers that are gone: no live registration,
+  // nothing pending (XGROUP DELCONSUMER would drop pending entries), idle for at least
+  // worker_ttl_seconds. Returns their names.
+  std::vector<std::string> prune_consumers();
 
  private:
   std::string job_key(const std::string& job_id) const;

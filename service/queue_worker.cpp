@@ -358,6 +358,7 @@ struct QueueWorker::Impl {
   void beat() {
     std::unique_ptr<RedisClient> connection;
     std::unique_ptr<JobStore> beats;
+    auto next_prune = Clock::now();
     std::unique_lock<std::mutex> lock(heartbeat_mutex);
     while (!heartbeat_stop) {
       lock.unlock();
@@ -373,6 +374,14 @@ struct QueueWorker::Impl {
           job = current;
         }
         if (job) beats->refresh(*job, settings.worker_id);
+        // Consumers of workers that are gone pile up in the group: drop them once per TTL.
+        if (Clock::now() >= next_prune) {
+          for (const auto& name : beats->prune_consumers()) {
+            get_logger()->info("consumer {} of a worker that is gone removed from {}", name, beats->group());
+          }
+          next_prune = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(config.redis.worker_ttl_seconds));
+        }
       } catch (const std::exception& e) {
         get_logger()->warn("heartbeat: {}", e.what());
         beats.reset();

@@ -216,6 +216,26 @@ def check_docs(path, checkers, tally):
                 tally.fail(where, "(%s.schema.json) %s" % (name, error))
 
 
+def json_lines(path, tally):
+    """Yields (where, line, value) for every line of a JSON-lines file that parses."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            where = "%s:%d" % (os.path.basename(path), number)
+            try:
+                yield where, line, json.loads(line)
+            except ValueError as e:
+                tally.fail(where, "not JSON (%s): %s" % (e, short(line)))
+
+
+def check_value(checker, name, where, line, value, tally):
+    error = first_error(checker, value)
+    if error is None:
+        tally.ok(name)
+    else:
+        tally.fail(where, "(%s.schema.json) %s\n    line: %s" % (name, error, short(line, 400)))
+
+
 def check_serve_output(paths, checkers, tally):
     files = []
     for path in paths:
@@ -226,24 +246,12 @@ def check_serve_output(paths, checkers, tally):
         else:
             tally.fail(path, "does not exist (the e2e tests write it)")
     for path in files:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for number, line in enumerate(f, 1):
-                line = line.rstrip("\n")
-                where = "%s:%d" % (os.path.basename(path), number)
-                try:
-                    message = json.loads(line)
-                except ValueError as e:
-                    tally.fail(where, "not JSON (%s): %s" % (e, short(line)))
-                    continue
-                name = schema_for(message)
-                if name not in ("response", "progress_event"):
-                    tally.fail(where, "neither a response nor a progress event: " + short(line))
-                    continue
-                error = first_error(checkers[name], message)
-                if error is None:
-                    tally.ok(name)
-                else:
-                    tally.fail(where, "(%s.schema.json) %s\n    line: %s" % (name, error, short(line, 400)))
+        for where, line, message in json_lines(path, tally):
+            name = schema_for(message)
+            if name not in ("response", "progress_event"):
+                tally.fail(where, "neither a response nor a progress event: " + short(line))
+                continue
+            check_value(checkers[name], name, where, line, message, tally)
 
 
 def check_instances(specs, checkers, tally):
@@ -251,23 +259,11 @@ def check_instances(specs, checkers, tally):
         name, _, path = spec.partition("=")
         if name not in checkers:
             tally.fail(spec, "no schema %s.schema.json" % name)
-            continue
-        if not os.path.exists(path):
+        elif not os.path.exists(path):
             tally.fail(spec, "does not exist (the test writes it)")
-            continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for number, line in enumerate(f, 1):
-                where = "%s:%d" % (os.path.basename(path), number)
-                try:
-                    value = json.loads(line)
-                except ValueError as e:
-                    tally.fail(where, "not JSON (%s): %s" % (e, short(line)))
-                    continue
-                error = first_error(checkers[name], value)
-                if error is None:
-                    tally.ok(name)
-                else:
-                    tally.fail(where, "(%s.schema.json) %s\n    line: %s" % (name, error, short(line, 400)))
+        else:
+            for where, line, value in json_lines(path, tally):
+                check_value(checkers[name], name, where, line, value, tally)
 
 
 def main():

@@ -126,11 +126,21 @@ TEST_F(HttpApiE2E, GenerateWaitsOrAnswersAJobIdAndEveryEndpointAnswers) {
                       {"num_inference_steps", 1}});
   EXPECT_EQ(legacy.body["state"], "completed") << legacy.body.dump();
 
-  // An engine-side validation failure is the job's error, with the protocol's code and field.
-  auto invalid = call("POST", url_ + "/generate?wait=true", {{"job_id", "bad-1"}, {"model", "tiny-sdxl"}, {"prompt", "x"}, {"steps", 0}});
-  EXPECT_EQ(invalid.body["state"], "failed");
+  // Fields the protocol refuses: 400 at once, with its code, field and warnings; nothing queued.
+  auto invalid = call("POST", url_ + "/generate?wait=true",
+                      {{"job_id", "bad-1"}, {"model", "tiny-sdxl"}, {"prompt", "x"}, {"steps", 0}, {"sampler_name", "x"}});
+  EXPECT_EQ(invalid.status, 400);
   EXPECT_EQ(invalid.body["error"]["code"], "INVALID_REQUEST");
   EXPECT_EQ(invalid.body["error"]["field"], "steps");
+  EXPECT_EQ(invalid.body["request_id"], "bad-1");
+  EXPECT_EQ(invalid.body["warnings"][0], "unknown field ignored: sampler_name");
+  EXPECT_EQ(call("GET", url_ + "/jobs/bad-1").status, 404);
+  // What only the running job can find (a model no root holds) is the job's error.
+  auto failed = call("POST", url_ + "/generate?wait=true",
+                     {{"job_id", "bad-2"}, {"model", "no-such-model"}, {"prompt", "x"}, {"width", 64}, {"height", 64}});
+  EXPECT_EQ(failed.status, 200);
+  EXPECT_EQ(failed.body["state"], "failed");
+  EXPECT_EQ(failed.body["error"]["field"], "model.base") << failed.body.dump();
 
   auto missing = call("GET", url_ + "/jobs/nope");
   EXPECT_EQ(missing.status, 404);
@@ -165,10 +175,10 @@ TEST_F(HttpApiE2E, GenerateWaitsOrAnswersAJobIdAndEveryEndpointAnswers) {
   EXPECT_EQ(method.status, 405);
   EXPECT_EQ(method.headers["allow"], "POST");
 
-  expect_schema("http_job", {done.body, view, legacy.body, invalid.body});
+  expect_schema("http_job", {done.body, view, legacy.body, failed.body});
   expect_schema("http_accepted", {accepted.body, generated.body});
   expect_schema("http_health", {health.body});
-  expect_schema("response", {again.body, missing.body, unknown.body, method.body});
+  expect_schema("response", {again.body, missing.body, unknown.body, method.body, invalid.body});
 }
 
 TEST_F(HttpApiE2E, EventsStreamProgressThenTheResult) {
@@ -341,6 +351,12 @@ TEST(HttpApiRedis, FrontDoorAndWorkerShareJobsThroughRedis) {
   ASSERT_EQ(call("POST", door + "/generate", tiny_job("r-2")).status, 202);
   EXPECT_EQ(call("DELETE", door + "/jobs/r-2").status, 202);
   EXPECT_EQ(call("POST", door + "/generate", tiny_job("r-1")).status, 409);  // known id
+  json invalid = tiny_job("r-bad");
+  invalid["width"] = 65;  // refused by the front door, never enqueued
+  auto refused = call("POST", door + "/generate", invalid);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body["error"]["field"], "width");
+  EXPECT_EQ(call("GET", door + "/jobs/r-bad").status, 404);
 
   ServiceProcess worker({"worker", "--redis", redis.url(), "--port", "0", "--worker-id", "w-a"}, env,
                         outputs + "/../worker.log");

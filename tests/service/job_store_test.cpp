@@ -2,6 +2,7 @@
 // reclaiming, dead letters), locks, statuses, cancellation and the worker registry.
 #include "service/job_store.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -390,6 +391,31 @@ TEST_F(JobStoreTest, RegistrationsExpireWithoutAHeartbeat) {
 
   store.register_worker("w1", {{"worker_id", "w1"}});  // the heartbeat after a pause
   EXPECT_EQ(store.live_workers().size(), 1u);
+}
+
+TEST_F(JobStoreTest, PruneRemovesOnlyConsumersOfGoneWorkersWithNothingPending) {
+  config_.worker_ttl_seconds = 0.2;
+  JobStore store(client_, config_);
+  store.ensure_group();
+  store.enqueue("j1", {{"prompt", "a"}});
+  store.enqueue("j2", {{"prompt", "b"}});
+  store.enqueue("j3", {{"prompt", "c"}});
+  auto gone = store.next("gone");      // its worker died after finishing the job
+  store.ack(gone->entry_id);
+  ASSERT_TRUE(store.next("holding").has_value());  // died holding a job: kept until it is claimed
+  auto alive = store.next("alive");   // registered
+  store.ack(alive->entry_id);
+  store.register_worker("alive", {{"worker_id", "alive"}});
+  EXPECT_TRUE(store.prune_consumers().empty());  // nobody idle long enough yet
+  sleep_seconds(0.3);
+  store.register_worker("alive", {{"worker_id", "alive"}});  // its heartbeat
+  EXPECT_EQ(store.prune_consumers(), std::vector<std::string>{"gone"});
+  std::vector<std::string> left;
+  for (const auto& c : client_.command({"XINFO", "CONSUMERS", store.stream(), store.group()}).elements) {
+    left.push_back(c.elements[1].str());
+  }
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"alive", "holding"}));
 }
 
 }  // namespace
