@@ -183,7 +183,7 @@ TEST_F(HttpApiE2E, GenerateWaitsOrAnswersAJobIdAndEveryEndpointAnswers) {
 
 TEST_F(HttpApiE2E, EventsStreamProgressThenTheResult) {
   start();
-  ASSERT_EQ(call("POST", url_ + "/generate", tiny_job("ev-1", 6)).status, 202);
+  ASSERT_EQ(call("POST", url_ + "/generate", tiny_job("ev-1", 30)).status, 202);
   HttpResult stream = http_request("GET", url_ + "/jobs/ev-1/events", "", 60);
   ASSERT_EQ(stream.status, 200);
   EXPECT_EQ(stream.headers["content-type"], "text/event-stream");

@@ -83,7 +83,10 @@ TEST_F(QueueWorkerE2E, OutOfMemoryIsRetriedUpToMaxAttemptsThenDeadLettered) {
   // 256 MiB cannot hold the process overhead the planner counts: every attempt is OOM_ERROR.
   auto w = worker({{"SDXL_WORKERS_MAX_MEMORY", "256MB"}});
   store_->enqueue("oom-1", tiny("oom-1", "/gone/oom"));  // /gone answers 404: not retried
-  json job = wait_for("oom-1", [](const json& j) { return j.value("state", "") == "failed" && j.contains("callback"); });
+  // The callback's outcome is recorded just before the entry moves to the dead-letter stream.
+  wait_for("oom-1", [this](const json&) { return store_->queue_status()["dead_letters"] == 1; });
+  json job = *store_->get("oom-1");
+  EXPECT_EQ(job["state"], "failed");
   EXPECT_EQ(job["attempts"], 2) << job.dump();
   EXPECT_EQ(job["last_error"]["code"], "OOM_ERROR");
   EXPECT_EQ(job["error"]["code"], "OOM_ERROR");
